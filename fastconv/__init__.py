@@ -1,0 +1,17 @@
+"""fastconv: fast convolution and cross-correlation for any array library.
+
+The signal-processing face (``scipy.signal`` semantics) is re-exported here::
+
+    import fastconv
+    fastconv.convolve(a, v)        # like scipy.signal.convolve / numpy.convolve
+    fastconv.correlate(a, v)       # cross-correlation: no flip, conj(v)
+
+Importing fastconv compiles nothing: Numba kernels are compiled (or loaded
+from the on-disk cache) on first use.
+"""
+
+from .signal import convolve, convolve2d, correlate, correlate2d
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "convolve", "correlate", "convolve2d", "correlate2d"]

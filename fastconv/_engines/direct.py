@@ -1,0 +1,320 @@
+"""Direct engine: the one primitive, computed tap by tap in Numba.
+
+Every fastconv operation reduces to a *valid cross-correlation with stride and
+dilation over a virtually padded input, batched over a leading axis*::
+
+    out[b, y] = sum_t  x~[b, y * s + t * d - p_lo] * w[b, t]
+
+where ``y`` and ``t`` are multi-indices over the spatial axes and ``x~`` is
+``x`` extended beyond its edges by a border rule.  The border is *virtual*: no
+padded copy of the input is ever made.  Instead each output row is split into
+
+* an **interior** run of columns, where every tap reads inside the input row.
+  It is computed by branch-free loops over contiguous output columns that LLVM
+  vectorises, with up to eight taps fused into one pass so each output element
+  is loaded and stored once per eight multiply-adds; and
+* at most ``K - 1`` **border** columns on each side, where each tap's column
+  index goes through the border rule.  They cost O(K) scalar work per row.
+
+Rows (every spatial axis but the last) are mapped through the border rule once
+per output row and kernel row, so a tap whose row falls outside the input is
+skipped (zero border), folded into a constant (constant border) or redirected
+to a mirrored / wrapped / clamped row.
+
+Layout contract (enforced by :mod:`fastconv._execute`, never checked here):
+
+* ``x``   ``(Bx, R, W)``  C-contiguous, ``Bx`` is 1 or ``B``; ``R`` is the product
+  of the input's spatial dims but the last.
+* ``w``   ``(Bw, KR, KW)`` C-contiguous, ``Bw`` is 1 or ``B``.
+* ``out`` ``(B, Ro, Wo)``  C-contiguous, overwritten.
+* ``in_dims``, ``out_dims``, ``k_dims``, ``stride``, ``dilation``, ``pad_lo``:
+  int64 arrays with one entry per spatial axis; sizes, strides and dilations
+  are >= 1, and ``pad_lo`` >= 0.
+
+Determinism: the parallel loop runs over (batch, output row, column block)
+tasks; each output element is summed by exactly one task in a fixed tap order,
+so results are bitwise identical at any thread count.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import prange
+
+from . import _jit
+
+from .borders import CONSTANT, EDGE, REFLECT, SYMMETRIC, WRAP, ZERO
+
+
+@_jit.inline
+def _map_index(i, n, border):
+    """Map index ``i`` of an axis of length ``n`` through the border rule.
+
+    Returns -1 for ZERO and CONSTANT borders when ``i`` lies outside.
+    """
+    if i >= 0 and i < n:
+        return i
+    if border == EDGE:
+        return 0 if i < 0 else n - 1
+    if border == WRAP:
+        return i % n
+    if border == SYMMETRIC:
+        period = 2 * n
+        i = i % period
+        return period - 1 - i if i >= n else i
+    if border == REFLECT:
+        if n == 1:
+            return 0
+        period = 2 * n - 2
+        i = i % period
+        return period - i if i >= n else i
+    return -1
+
+
+# Fused tap passes over a run of contiguous output columns.  ``o`` and every
+# ``x*`` are pre-sliced 1-D views, so indices start at 0 and are provably
+# non-negative (no wraparound checks), and the loop body has no branches.
+# Taps are added one after the other onto the running value, so the
+# summation order is the same as in the scalar border code.
+
+
+@_jit.inline
+def _pass8(o, x0, x1, x2, x3, x4, x5, x6, x7, w0, w1, w2, w3, w4, w5, w6, w7, n):
+    for j in range(n):
+        acc = o[j]
+        acc += w0 * x0[j]
+        acc += w1 * x1[j]
+        acc += w2 * x2[j]
+        acc += w3 * x3[j]
+        acc += w4 * x4[j]
+        acc += w5 * x5[j]
+        acc += w6 * x6[j]
+        acc += w7 * x7[j]
+        o[j] = acc
+
+
+@_jit.inline
+def _pass4(o, x0, x1, x2, x3, w0, w1, w2, w3, n):
+    for j in range(n):
+        acc = o[j]
+        acc += w0 * x0[j]
+        acc += w1 * x1[j]
+        acc += w2 * x2[j]
+        acc += w3 * x3[j]
+        o[j] = acc
+
+
+@_jit.inline
+def _pass2(o, x0, x1, w0, w1, n):
+    for j in range(n):
+        acc = o[j]
+        acc += w0 * x0[j]
+        acc += w1 * x1[j]
+        o[j] = acc
+
+
+@_jit.inline
+def _pass1(o, x0, w0, n):
+    for j in range(n):
+        o[j] += w0 * x0[j]
+
+
+@_jit.inline
+def _pass1_strided(o, x0, w0, s, n):
+    for j in range(n):
+        o[j] += w0 * x0[j * s]
+
+
+@_jit.inline
+def _interior(o, xb, tap_row, tap_off, tap_w, ntaps, start, s, n):
+    """Add every tap to ``o[0:n]``, the output columns ``start .. start + n``."""
+    t = 0
+    if s == 1:
+        while ntaps - t >= 8:
+            b = start
+            _pass8(
+                o,
+                xb[tap_row[t], b + tap_off[t] :],
+                xb[tap_row[t + 1], b + tap_off[t + 1] :],
+                xb[tap_row[t + 2], b + tap_off[t + 2] :],
+                xb[tap_row[t + 3], b + tap_off[t + 3] :],
+                xb[tap_row[t + 4], b + tap_off[t + 4] :],
+                xb[tap_row[t + 5], b + tap_off[t + 5] :],
+                xb[tap_row[t + 6], b + tap_off[t + 6] :],
+                xb[tap_row[t + 7], b + tap_off[t + 7] :],
+                tap_w[t],
+                tap_w[t + 1],
+                tap_w[t + 2],
+                tap_w[t + 3],
+                tap_w[t + 4],
+                tap_w[t + 5],
+                tap_w[t + 6],
+                tap_w[t + 7],
+                n,
+            )
+            t += 8
+        if ntaps - t >= 4:
+            b = start
+            _pass4(
+                o,
+                xb[tap_row[t], b + tap_off[t] :],
+                xb[tap_row[t + 1], b + tap_off[t + 1] :],
+                xb[tap_row[t + 2], b + tap_off[t + 2] :],
+                xb[tap_row[t + 3], b + tap_off[t + 3] :],
+                tap_w[t],
+                tap_w[t + 1],
+                tap_w[t + 2],
+                tap_w[t + 3],
+                n,
+            )
+            t += 4
+        if ntaps - t >= 2:
+            _pass2(
+                o,
+                xb[tap_row[t], start + tap_off[t] :],
+                xb[tap_row[t + 1], start + tap_off[t + 1] :],
+                tap_w[t],
+                tap_w[t + 1],
+                n,
+            )
+            t += 2
+        if ntaps - t == 1:
+            _pass1(o, xb[tap_row[t], start + tap_off[t] :], tap_w[t], n)
+    else:
+        for t in range(ntaps):
+            _pass1_strided(o, xb[tap_row[t], start * s + tap_off[t] :], tap_w[t], s, n)
+
+
+@_jit.inline
+def _border_column(orow, j, xb, wb, rows, KR, KW, W, s, d, p, border, cval):
+    """Compute output column ``j`` with every tap's column mapped by the border rule."""
+    acc = orow[j]
+    for kr in range(KR):
+        r = rows[kr]
+        if r < 0:
+            continue
+        for c in range(KW):
+            col = j * s + c * d - p
+            if col < 0 or col >= W:
+                if border == ZERO:
+                    continue
+                if border == CONSTANT:
+                    acc += wb[kr, c] * cval
+                    continue
+                col = _map_index(col, W, border)
+            acc += wb[kr, c] * xb[r, col]
+    orow[j] = acc
+
+
+@_jit.serial
+def _row_task(x, w, out, b, ro, c0, c1, in_dims, out_dims, k_dims, stride, dilation, pad_lo,
+              border, cval, j_lo, j_hi, rows, tap_row, tap_off, tap_w):
+    """Compute output columns ``c0 .. c1`` of output row ``ro`` in batch ``b``."""
+    KR = w.shape[1]
+    KW = w.shape[2]
+    W = x.shape[2]
+    last = in_dims.shape[0] - 1
+    s = stride[last]
+    d = dilation[last]
+    p = pad_lo[last]
+    xb = x[b if x.shape[0] > 1 else 0]
+    wb = w[b if w.shape[0] > 1 else 0]
+    orow = out[b, ro]
+
+    # Input row of every kernel row: >= 0 a row of xb, -1 skip, -2 constant.
+    for kr in range(KR):
+        rem_o = ro
+        rem_k = kr
+        flat = 0
+        mult = 1
+        state = 0
+        for a in range(last - 1, -1, -1):
+            yo = rem_o % out_dims[a]
+            rem_o //= out_dims[a]
+            tk = rem_k % k_dims[a]
+            rem_k //= k_dims[a]
+            n = in_dims[a]
+            i = yo * stride[a] + tk * dilation[a] - pad_lo[a]
+            if i < 0 or i >= n:
+                if border == ZERO:
+                    state = -1
+                elif border == CONSTANT:
+                    if state == 0:
+                        state = -2
+                else:
+                    i = _map_index(i, n, border)
+            flat += i * mult
+            mult *= n
+        rows[kr] = flat if state == 0 else state
+
+    # Pre-sliced so loop indices start at 0 (no negative-index wraparound).
+    seg = orow[c0:c1]
+    for j in range(c1 - c0):
+        seg[j] = 0
+    if border == CONSTANT:
+        for kr in range(KR):
+            if rows[kr] == -2:
+                total = wb[kr, 0] * cval
+                for c in range(1, KW):
+                    total += wb[kr, c] * cval
+                for j in range(c1 - c0):
+                    seg[j] += total
+
+    ja = max(c0, j_lo)
+    jb = min(c1, j_hi)
+    if ja < jb:
+        ntaps = 0
+        for kr in range(KR):
+            if rows[kr] >= 0:
+                for c in range(KW):
+                    tap_row[ntaps] = rows[kr]
+                    tap_off[ntaps] = c * d - p
+                    tap_w[ntaps] = wb[kr, c]
+                    ntaps += 1
+        _interior(orow[ja:jb], xb, tap_row, tap_off, tap_w, ntaps, ja, s, jb - ja)
+
+    for j in range(c0, min(c1, j_lo)):
+        _border_column(orow, j, xb, wb, rows, KR, KW, W, s, d, p, border, cval)
+    for j in range(max(c0, j_hi), c1):
+        _border_column(orow, j, xb, wb, rows, KR, KW, W, s, d, p, border, cval)
+
+
+@_jit.kernel
+def correlate(x, w, out, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border, cval, col_block, nchunks):
+    """Valid cross-correlation of ``x`` with ``w`` into ``out`` (see module docstring)."""
+    B = out.shape[0]
+    Ro = out.shape[1]
+    Wo = out.shape[2]
+    KR = w.shape[1]
+    KW = w.shape[2]
+    W = x.shape[2]
+    last = in_dims.shape[0] - 1
+    s = stride[last]
+    d = dilation[last]
+    p = pad_lo[last]
+
+    # Interior columns: every tap's column j*s + c*d - p lies in [0, W).
+    j_lo = (p + s - 1) // s
+    reach = W - 1 - (KW - 1) * d + p
+    j_hi = reach // s + 1 if reach >= 0 else 0
+    j_hi = min(j_hi, Wo)
+    j_lo = min(j_lo, j_hi)
+
+    nblk = (Wo + col_block - 1) // col_block
+    ntasks = B * Ro * nblk
+    # Contiguous chunks of tasks, a few per thread, so scratch is allocated
+    # once per chunk.  Chunking changes nothing in the result: each task
+    # computes its own output elements in a fixed order.
+    nchunks = max(1, min(ntasks, nchunks))
+    for chunk in prange(nchunks):
+        rows = np.empty(KR, np.int64)
+        tap_row = np.empty(KR * KW, np.int64)
+        tap_off = np.empty(KR * KW, np.int64)
+        tap_w = np.empty(KR * KW, w.dtype)
+        for task in range(chunk * ntasks // nchunks, (chunk + 1) * ntasks // nchunks):
+            blk = task % nblk
+            rg = task // nblk
+            c0 = blk * col_block
+            _row_task(x, w, out, rg // Ro, rg % Ro, c0, min(c0 + col_block, Wo),
+                      in_dims, out_dims, k_dims, stride, dilation, pad_lo, border, cval,
+                      j_lo, j_hi, rows, tap_row, tap_off, tap_w)

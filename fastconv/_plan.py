@@ -1,0 +1,129 @@
+"""The plan: the one place where geometry and dtypes are decided.
+
+A :class:`Plan` describes one call of the primitive
+
+    out[b, y] = sum_t  x~[b, y * stride + t * dilation - pad_lo] * w[b, t]
+
+(a valid cross-correlation over a virtually padded input, batched over the
+axes that are not convolved).  Faces translate their users' vocabulary into a
+plan with the builders below; engines execute plans and know nothing about
+scipy, ndimage or torch conventions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._dtypes import compute_dtype
+from ._engines.borders import BY_NAME as BORDERS
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A frozen description of one correlation.
+
+    Attributes
+    ----------
+    axes : tuple of int
+        The convolved axes of the (equal-ndim) inputs, ascending.  All other
+        axes are batch axes and broadcast against each other.
+    in_shape, kernel_shape, out_shape : tuple of int
+        Extents along ``axes`` of the input, the kernel and the output.
+    pad_lo : tuple of int
+        Virtual padding before each convolved axis (``pad_hi`` follows from
+        the output shape).
+    stride, dilation : tuple of int
+    border : str
+        One of :data:`BORDERS`: how the input is extended beyond its edges.
+    cval : scalar
+        The outside value for the ``'constant'`` border.
+    flip : bool
+        Reverse the kernel along every convolved axis (convolution).
+    conj : bool
+        Conjugate the kernel (complex correlation).
+    result_dtype, compute_dtype : numpy.dtype
+    method : str
+        The engine that runs the plan.
+    """
+
+    axes: tuple
+    in_shape: tuple
+    kernel_shape: tuple
+    out_shape: tuple
+    pad_lo: tuple
+    stride: tuple
+    dilation: tuple
+    border: str
+    cval: complex
+    flip: bool
+    conj: bool
+    result_dtype: np.dtype
+    compute_dtype: np.dtype
+    method: str
+
+    @property
+    def pad_hi(self) -> tuple:
+        """Virtual padding after each convolved axis implied by the output shape."""
+        return tuple(
+            (o - 1) * s + (k - 1) * d + 1 - n - p
+            for o, s, k, d, n, p in zip(
+                self.out_shape, self.stride, self.kernel_shape, self.dilation, self.in_shape, self.pad_lo
+            )
+        )
+
+
+def signal_padding(in_shape, kernel_shape, mode: str, *, same_lo=lambda k: k // 2):
+    """Padding before each axis and output shape of a scipy.signal-style mode.
+
+    ``full`` pads ``K - 1`` on both sides, ``valid`` pads nothing, ``same`` keeps
+    the input's shape and pads ``same_lo(K)`` before (``K // 2`` for
+    ``scipy.signal.correlate`` / ``convolve`` / ``convolve2d`` on the
+    transformed kernel, ``(K - 1) // 2`` for ``correlate2d``).
+    """
+    if mode == "full":
+        pad_lo = tuple(k - 1 for k in kernel_shape)
+        out = tuple(n + k - 1 for n, k in zip(in_shape, kernel_shape))
+    elif mode == "valid":
+        pad_lo = (0,) * len(in_shape)
+        out = tuple(n - k + 1 for n, k in zip(in_shape, kernel_shape))
+    else:  # same
+        pad_lo = tuple(same_lo(k) for k in kernel_shape)
+        out = tuple(in_shape)
+    return pad_lo, out
+
+
+def make_plan(
+    x: np.ndarray,
+    w: np.ndarray,
+    *,
+    axes,
+    pad_lo,
+    out_shape,
+    result_dtype,
+    stride=None,
+    dilation=None,
+    border: str = "zero",
+    cval=0,
+    flip: bool = False,
+    conj: bool = False,
+    method: str = "direct",
+) -> Plan:
+    n = len(axes)
+    return Plan(
+        axes=tuple(axes),
+        in_shape=tuple(x.shape[a] for a in axes),
+        kernel_shape=tuple(w.shape[a] for a in axes),
+        out_shape=tuple(out_shape),
+        pad_lo=tuple(pad_lo),
+        stride=tuple(stride) if stride is not None else (1,) * n,
+        dilation=tuple(dilation) if dilation is not None else (1,) * n,
+        border=border,
+        cval=cval,
+        flip=flip,
+        conj=conj and np.dtype(result_dtype).kind == "c",
+        result_dtype=np.dtype(result_dtype),
+        compute_dtype=compute_dtype(np.dtype(result_dtype)),
+        method=method,
+    )

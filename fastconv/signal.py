@@ -1,0 +1,432 @@
+"""The scipy.signal face: ``convolve``, ``correlate``, ``convolve2d``, ``correlate2d``.
+
+Signatures, defaults, output shapes, dtypes and edge cases follow
+``scipy.signal`` (1.17).  This module only translates that vocabulary into a
+:class:`~fastconv._plan.Plan`; the work happens in :mod:`fastconv._execute`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import _dispatch, _execute
+from ._dtypes import result_dtype
+from ._plan import make_plan, signal_padding
+from ._validate import (
+    check_choice,
+    check_not_empty,
+    check_same_ndim,
+    check_scalar,
+    normalize_axes,
+)
+
+__all__ = ["convolve", "correlate", "convolve2d", "correlate2d"]
+
+_MODES = ("full", "valid", "same")
+_MODE_HINT = "Acceptable mode flags are 'valid', 'same', or 'full'."
+_METHODS = ("auto", "direct", "fft")
+_METHOD_HINT = "Acceptable method flags are 'auto', 'direct', or 'fft'."
+# scipy.signal.convolve2d boundary names -> plan border rules
+_BOUNDARIES = {
+    "fill": "constant",
+    "wrap": "wrap",
+    "circular": "wrap",
+    "symm": "symmetric",
+    "symmetric": "symmetric",
+}
+_BOUNDARY_HINT = (
+    "Acceptable boundary flags are 'fill', 'circular' (or 'wrap'), and 'symmetric' (or 'symm')."
+)
+
+
+def convolve(in1, in2, mode="full", method="auto", axes=None):
+    r"""Convolve two N-dimensional arrays.
+
+    Same signature and semantics as :func:`scipy.signal.convolve`, plus
+    ``axes`` (as in :func:`scipy.signal.fftconvolve`) to convolve along some
+    axes only and batch over the others.
+
+    Parameters
+    ----------
+    in1 : array_like
+        First input: a NumPy array, any array-API array (PyTorch, JAX,
+        array-api-strict, ...), a list or a scalar.
+    in2 : array_like
+        Second input, with the same number of dimensions as `in1`.
+    mode : {'full', 'valid', 'same'}, optional
+        ``'full'`` (default): the full discrete linear convolution, of shape
+        ``in1.shape + in2.shape - 1`` along the convolved axes.
+        ``'valid'``: only elements that do not rely on zero-padding; one input
+        must be at least as large as the other along every convolved axis.
+        ``'same'``: the size of `in1`, centred on the 'full' output as
+        scipy centres it (output ``i`` is full output ``i + (K - 1) // 2``).
+    method : {'auto', 'direct', 'fft'}, optional
+        ``'direct'`` runs fastconv's parallel Numba kernels.  ``'auto'``
+        currently always chooses ``'direct'``; ``'fft'`` raises
+        NotImplementedError until the FFT engine lands.
+    axes : int or sequence of int, optional
+        Axes to convolve over (default: all).  Along the other axes the
+        inputs must have equal lengths or length 1, and broadcast.
+
+    Returns
+    -------
+    out : array
+        An array of the caller's kind (NumPy in, NumPy out; torch in, torch
+        out) with dtype ``numpy.result_type(in1, in2)``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown `mode` or `method`, inputs of different ndim, empty
+        inputs, bad `axes`, or 'valid' shapes where neither input is at least
+        as large as the other.
+    TypeError
+        For non-numeric dtypes, extended precision, or arrays on a GPU.
+    NotImplementedError
+        For ``method='fft'``.
+
+    See Also
+    --------
+    correlate : Cross-correlation (no flip).
+    convolve2d : 2-D convolution with boundary conditions.
+    numpy.convolve : 1-D; equal to ``convolve(a, v, mode)`` when ``len(a) >= len(v)``.
+
+    Notes
+    -----
+    The convolution of :math:`f` and :math:`g` is
+
+    .. math:: (f * g)[n] = \sum_m f[m] \, g[n - m]
+
+    i.e. :math:`g` is flipped and slid across :math:`f`.  fastconv computes it
+    as a cross-correlation with the flipped kernel.  Integer and boolean
+    inputs are computed exactly, with the same wrap-around as NumPy integer
+    arithmetic in the result dtype (as scipy's direct method).  float16 is
+    computed in float32 and rounded to float16 (scipy computes in float16).
+    NaN and inf propagate as in scipy's direct method.
+
+    Examples
+    --------
+    The worked example of the background document: flip ``b`` and slide it
+    across ``a``.
+
+    >>> import fastconv
+    >>> fastconv.convolve([1, 0.5, 1, 1], [1, 0.5, 0.25])
+    array([1.   , 1.   , 1.5  , 1.625, 0.75 , 0.25 ])
+
+    Many 1-D signals at once: convolve every row of a 2-D array.
+
+    >>> import numpy as np
+    >>> x = np.arange(8.0).reshape(2, 4)
+    >>> fastconv.convolve(x, np.array([[1.0, -1.0]]), mode="valid", axes=-1)
+    array([[1., 1., 1.],
+           [1., 1., 1.]])
+    """
+    return _signal_op(in1, in2, mode, method, axes, convolution=True)
+
+
+def correlate(in1, in2, mode="full", method="auto", axes=None):
+    r"""Cross-correlate two N-dimensional arrays.
+
+    Same signature and semantics as :func:`scipy.signal.correlate`, plus
+    ``axes`` as in :func:`convolve`.
+
+    Parameters
+    ----------
+    in1, in2 : array_like
+        Inputs with the same number of dimensions (any array-API arrays,
+        lists or scalars).
+    mode : {'full', 'valid', 'same'}, optional
+        As in :func:`convolve`.
+    method : {'auto', 'direct', 'fft'}, optional
+        As in :func:`convolve`.
+    axes : int or sequence of int, optional
+        As in :func:`convolve`.
+
+    Returns
+    -------
+    out : array
+        The cross-correlation, of the caller's array kind and dtype
+        ``numpy.result_type(in1, in2)``.
+
+    Raises
+    ------
+    ValueError, TypeError, NotImplementedError
+        As for :func:`convolve`.
+
+    See Also
+    --------
+    convolve : Convolution (the kernel flipped).
+    correlate2d : 2-D cross-correlation with boundary conditions.
+    numpy.correlate : 1-D; equal to ``correlate(a, v, mode)`` when
+        ``len(a) >= len(v)`` (NumPy's default mode is ``'valid'``).
+
+    Notes
+    -----
+    .. math:: z[k] = \sum_n in1[n + k] \, \overline{in2[n]}
+
+    with ``k`` running over the lags of the chosen mode.  The second input is
+    conjugated for complex data, and is *not* flipped: this is the operation a
+    convolutional neural network layer computes.  In 'valid' mode, when
+    `in2` is the larger input, the result is computed as scipy does:
+    ``correlate(in2, in1)`` reversed and conjugated.
+
+    Examples
+    --------
+    A 2-D cross-correlation slides the kernel across the image without
+    flipping it:
+
+    >>> import numpy as np, fastconv
+    >>> image = np.array([[1, 1, 1, 0, 0],
+    ...                   [0, 1, 1, 1, 0],
+    ...                   [0, 0, 1, 1, 1],
+    ...                   [0, 0, 1, 1, 0],
+    ...                   [0, 1, 1, 0, 0]])
+    >>> kernel = np.array([[1, 0, 1],
+    ...                    [0, 1, 0],
+    ...                    [1, 0, 1]])
+    >>> fastconv.correlate(image, kernel, mode="valid")
+    array([[4, 3, 4],
+           [2, 4, 3],
+           [2, 3, 4]])
+
+    Complex inputs: the second input is conjugated.
+
+    >>> fastconv.correlate([1j, 1], [1j, 1])
+    array([0.+1.j, 2.+0.j, 0.-1.j])
+    """
+    return _signal_op(in1, in2, mode, method, axes, convolution=False)
+
+
+def _signal_op(in1, in2, mode, method, axes, *, convolution):
+    xp = _dispatch.namespace(in1, in2)
+    a = _dispatch.to_numpy(in1, "in1")
+    b = _dispatch.to_numpy(in2, "in2")
+    check_choice(mode, "mode", _MODES, _MODE_HINT)
+    check_choice(method, "method", _METHODS, _METHOD_HINT)
+    rdt = result_dtype(a, b)
+
+    if a.ndim == b.ndim == 0:
+        out = a * (b if convolution else np.conj(b))
+        return _dispatch.from_numpy(np.asarray(out, dtype=rdt), xp)
+    check_same_ndim(a, b)
+    check_not_empty(a, "in1")
+    check_not_empty(b, "in2")
+    axes = normalize_axes(axes, a.ndim)
+    _check_batch_shapes(a, b, axes)
+
+    if mode == "valid":
+        swapped = _valid_swap_needed(a, b, axes)
+    else:
+        # 'full' is symmetric up to a reversal: keep the smaller input as the
+        # kernel, which is what the direct engine is fast at.
+        size = lambda arr: math.prod(arr.shape[i] for i in axes)  # noqa: E731
+        swapped = mode == "full" and size(b) > size(a)
+    if swapped:
+        a, b = b, a
+
+    pad_lo, out_shape = signal_padding(
+        [a.shape[i] for i in axes], [b.shape[i] for i in axes], mode
+    )
+    plan = make_plan(
+        a,
+        b,
+        axes=axes,
+        pad_lo=pad_lo,
+        out_shape=out_shape,
+        result_dtype=rdt,
+        flip=convolution,
+        conj=not convolution,
+        method="direct" if method == "auto" else method,
+    )
+    out = _execute.run(plan, a, b)
+    if swapped and not convolution:
+        out = _reverse(out, axes)
+        if out.dtype.kind == "c":
+            out = np.conj(out)
+    return _dispatch.from_numpy(out, xp)
+
+
+def convolve2d(in1, in2, mode="full", boundary="fill", fillvalue=0):
+    r"""Convolve two 2-dimensional arrays, with a boundary condition.
+
+    Same signature and semantics as :func:`scipy.signal.convolve2d`.
+
+    Parameters
+    ----------
+    in1 : array_like
+        First 2-D input (any array-API array or nested list).
+    in2 : array_like
+        Second 2-D input.
+    mode : {'full', 'valid', 'same'}, optional
+        As in :func:`convolve`.
+    boundary : {'fill', 'wrap', 'circular', 'symm', 'symmetric'}, optional
+        How `in1` is extended beyond its edges: ``'fill'`` with `fillvalue`
+        (default), ``'wrap'`` / ``'circular'`` periodically, ``'symm'`` /
+        ``'symmetric'`` by mirroring with the edge sample repeated
+        (``d c b a | a b c d | d c b a``).  The extension is virtual: no padded
+        copy of `in1` is made.
+    fillvalue : scalar, optional
+        Value outside `in1` for ``boundary='fill'`` (default 0).  It is cast
+        to the result dtype; a complex value with real inputs is an error.
+
+    Returns
+    -------
+    out : array
+        2-D array of the caller's kind, dtype ``numpy.result_type(in1, in2)``.
+
+    Raises
+    ------
+    ValueError
+        If the inputs are not both 2-D or are empty, or for an unknown `mode`
+        or `boundary`, or a `fillvalue` that is not a scalar or that is
+        complex with real inputs.
+    TypeError
+        For non-numeric dtypes or arrays on a GPU.
+
+    See Also
+    --------
+    correlate2d, convolve
+
+    Notes
+    -----
+    Unlike scipy, bool and float16 inputs are accepted (scipy raises for
+    them), and empty inputs raise ValueError (scipy returns an array).
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> image = np.arange(9.0).reshape(3, 3)
+    >>> fastconv.convolve2d(image, [[0, 1], [1, 0]], mode="same", boundary="wrap")
+    array([[ 8.,  7.,  9.],
+           [ 5.,  4.,  6.],
+           [11., 10., 12.]])
+    """
+    return _signal_2d(in1, in2, mode, boundary, fillvalue, convolution=True)
+
+
+def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0):
+    r"""Cross-correlate two 2-dimensional arrays, with a boundary condition.
+
+    Same signature and semantics as :func:`scipy.signal.correlate2d`.
+
+    Parameters
+    ----------
+    in1, in2 : array_like
+        2-D inputs.
+    mode : {'full', 'valid', 'same'}, optional
+        As in :func:`convolve`, except that for 'same' an even-sized kernel
+        is centred as :func:`scipy.signal.correlate2d` centres it (output
+        ``i`` is full output ``i + K // 2``), which differs by one sample from
+        :func:`correlate`.
+    boundary : {'fill', 'wrap', 'circular', 'symm', 'symmetric'}, optional
+        As in :func:`convolve2d`.
+    fillvalue : scalar, optional
+        As in :func:`convolve2d`.
+
+    Returns
+    -------
+    out : array
+        2-D array of the caller's kind, dtype ``numpy.result_type(in1, in2)``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As for :func:`convolve2d`.
+
+    See Also
+    --------
+    convolve2d, correlate
+
+    Notes
+    -----
+    As in scipy, when 'valid' mode swaps the inputs (`in2` larger) the result
+    is ``correlate2d(in2, in1)`` reversed but *not* conjugated, so for complex
+    inputs it differs from :func:`correlate` by a conjugation.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> fastconv.correlate2d([[1, 2], [3, 4]], [[1, 0], [0, 1]])
+    array([[1, 2, 0],
+           [3, 5, 2],
+           [0, 3, 4]])
+    """
+    return _signal_2d(in1, in2, mode, boundary, fillvalue, convolution=False)
+
+
+def _signal_2d(in1, in2, mode, boundary, fillvalue, *, convolution):
+    name = "convolve2d" if convolution else "correlate2d"
+    xp = _dispatch.namespace(in1, in2)
+    a = _dispatch.to_numpy(in1, "in1")
+    b = _dispatch.to_numpy(in2, "in2")
+    if not a.ndim == b.ndim == 2:
+        raise ValueError(
+            f"{name} inputs must both be 2-D arrays; got in1.ndim={a.ndim} and in2.ndim={b.ndim}"
+        )
+    check_choice(mode, "mode", _MODES, _MODE_HINT)
+    check_choice(boundary, "boundary", tuple(_BOUNDARIES), _BOUNDARY_HINT)
+    fill = check_scalar(fillvalue, "fillvalue")
+    rdt = result_dtype(a, b)
+    if isinstance(fill, complex) and rdt.kind != "c":
+        if fill.imag != 0:
+            raise ValueError(
+                f"fillvalue {fillvalue!r} is complex but the inputs are real ({rdt}); "
+                "could not cast `fillvalue` directly to the output type"
+            )
+        fill = fill.real
+    check_not_empty(a, "in1")
+    check_not_empty(b, "in2")
+
+    axes = (0, 1)
+    swapped = mode == "valid" and _valid_swap_needed(a, b, axes)
+    if swapped:
+        a, b = b, a
+    border = _BOUNDARIES[boundary]
+    if border == "constant" and fill == 0:
+        border = "zero"
+    pad_lo, out_shape = signal_padding(
+        a.shape, b.shape, mode, same_lo=(lambda k: k // 2) if convolution else (lambda k: (k - 1) // 2)
+    )
+    plan = make_plan(
+        a,
+        b,
+        axes=axes,
+        pad_lo=pad_lo,
+        out_shape=out_shape,
+        result_dtype=rdt,
+        border=border,
+        cval=fill,
+        flip=convolution,
+        conj=not convolution,
+    )
+    out = _execute.run(plan, a, b)
+    if swapped and not convolution:
+        out = out[::-1, ::-1]
+    return _dispatch.from_numpy(out, xp)
+
+
+def _valid_swap_needed(a, b, axes) -> bool:
+    """scipy's rule: in 'valid' mode the larger input must come first."""
+    ok1 = all(a.shape[i] >= b.shape[i] for i in axes)
+    ok2 = all(b.shape[i] >= a.shape[i] for i in axes)
+    if not (ok1 or ok2):
+        raise ValueError(
+            "For 'valid' mode, one must be at least as large as the other in every dimension; "
+            f"got in1.shape={a.shape} and in2.shape={b.shape}"
+        )
+    return not ok1
+
+
+def _check_batch_shapes(a, b, axes) -> None:
+    for i in range(a.ndim):
+        if i not in axes and not (a.shape[i] == b.shape[i] or a.shape[i] == 1 or b.shape[i] == 1):
+            raise ValueError(
+                f"incompatible shapes for in1 and in2: {a.shape} and {b.shape} "
+                f"(axis {i} is not convolved, so its lengths must be equal or 1)"
+            )
+
+
+def _reverse(out: np.ndarray, axes) -> np.ndarray:
+    return out[tuple(slice(None, None, -1) if i in axes else slice(None) for i in range(out.ndim))]
