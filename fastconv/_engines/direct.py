@@ -45,6 +45,9 @@ from . import _jit
 
 from .borders import CONSTANT, EDGE, REFLECT, SYMMETRIC, WRAP, ZERO
 
+# Kernel rows at least this wide are computed two output rows at a time.
+_PAIR_MIN_WIDTH = 4
+
 
 @_jit.inline
 def _map_index(i, n, border):
@@ -125,7 +128,112 @@ def _pass1_strided(o, x0, w0, s, n):
         o[j] += w0 * x0[j * s]
 
 
+# Paired passes: one input stream feeds two output rows (``oa`` with weights
+# ``a*``, ``ob`` with ``b*``), halving the loads per multiply-add.  Each output
+# still receives its taps one after the other in the same order.
+
+
 @_jit.inline
+def _pair8(oa, ob, x0, x1, x2, x3, x4, x5, x6, x7,
+           a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7, n):
+    for j in range(n):
+        p = oa[j]
+        q = ob[j]
+        v = x0[j]
+        p += a0 * v
+        q += b0 * v
+        v = x1[j]
+        p += a1 * v
+        q += b1 * v
+        v = x2[j]
+        p += a2 * v
+        q += b2 * v
+        v = x3[j]
+        p += a3 * v
+        q += b3 * v
+        v = x4[j]
+        p += a4 * v
+        q += b4 * v
+        v = x5[j]
+        p += a5 * v
+        q += b5 * v
+        v = x6[j]
+        p += a6 * v
+        q += b6 * v
+        v = x7[j]
+        p += a7 * v
+        q += b7 * v
+        oa[j] = p
+        ob[j] = q
+
+
+@_jit.inline
+def _pair4(oa, ob, x0, x1, x2, x3, a0, a1, a2, a3, b0, b1, b2, b3, n):
+    for j in range(n):
+        p = oa[j]
+        q = ob[j]
+        v = x0[j]
+        p += a0 * v
+        q += b0 * v
+        v = x1[j]
+        p += a1 * v
+        q += b1 * v
+        v = x2[j]
+        p += a2 * v
+        q += b2 * v
+        v = x3[j]
+        p += a3 * v
+        q += b3 * v
+        oa[j] = p
+        ob[j] = q
+
+
+@_jit.inline
+def _pair1(oa, ob, x0, a0, b0, n):
+    for j in range(n):
+        v = x0[j]
+        oa[j] += a0 * v
+        ob[j] += b0 * v
+
+
+@_jit.serial
+def _pair_interior(oa, ob, xb, tap_row, tap_off, tap_w, tap_w2, ntaps, start, n):
+    """Add taps to two output runs at once (unit column stride only)."""
+    t = 0
+    while ntaps - t >= 8:
+        r = tap_row
+        o = tap_off
+        _pair8(
+            oa, ob,
+            xb[r[t], start + o[t]:], xb[r[t + 1], start + o[t + 1]:],
+            xb[r[t + 2], start + o[t + 2]:], xb[r[t + 3], start + o[t + 3]:],
+            xb[r[t + 4], start + o[t + 4]:], xb[r[t + 5], start + o[t + 5]:],
+            xb[r[t + 6], start + o[t + 6]:], xb[r[t + 7], start + o[t + 7]:],
+            tap_w[t], tap_w[t + 1], tap_w[t + 2], tap_w[t + 3],
+            tap_w[t + 4], tap_w[t + 5], tap_w[t + 6], tap_w[t + 7],
+            tap_w2[t], tap_w2[t + 1], tap_w2[t + 2], tap_w2[t + 3],
+            tap_w2[t + 4], tap_w2[t + 5], tap_w2[t + 6], tap_w2[t + 7],
+            n,
+        )
+        t += 8
+    if ntaps - t >= 4:
+        r = tap_row
+        o = tap_off
+        _pair4(
+            oa, ob,
+            xb[r[t], start + o[t]:], xb[r[t + 1], start + o[t + 1]:],
+            xb[r[t + 2], start + o[t + 2]:], xb[r[t + 3], start + o[t + 3]:],
+            tap_w[t], tap_w[t + 1], tap_w[t + 2], tap_w[t + 3],
+            tap_w2[t], tap_w2[t + 1], tap_w2[t + 2], tap_w2[t + 3],
+            n,
+        )
+        t += 4
+    while t < ntaps:
+        _pair1(oa, ob, xb[tap_row[t], start + tap_off[t]:], tap_w[t], tap_w2[t], n)
+        t += 1
+
+
+@_jit.serial
 def _interior(o, xb, tap_row, tap_off, tap_w, ntaps, start, s, n):
     """Add every tap to ``o[0:n]``, the output columns ``start .. start + n``."""
     t = 0
@@ -207,22 +315,14 @@ def _border_column(orow, j, xb, wb, rows, KR, KW, W, s, d, p, border, cval):
 
 
 @_jit.serial
-def _row_task(x, w, out, b, ro, c0, c1, in_dims, out_dims, k_dims, stride, dilation, pad_lo,
-              border, cval, j_lo, j_hi, rows, tap_row, tap_off, tap_w):
-    """Compute output columns ``c0 .. c1`` of output row ``ro`` in batch ``b``."""
-    KR = w.shape[1]
-    KW = w.shape[2]
-    W = x.shape[2]
-    last = in_dims.shape[0] - 1
-    s = stride[last]
-    d = dilation[last]
-    p = pad_lo[last]
-    xb = x[b if x.shape[0] > 1 else 0]
-    wb = w[b if w.shape[0] > 1 else 0]
-    orow = out[b, ro]
+def _map_rows(ro, rows, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border):
+    """Input row of every kernel row for output row ``ro``.
 
-    # Input row of every kernel row: >= 0 a row of xb, -1 skip, -2 constant.
-    for kr in range(KR):
+    ``rows[kr]`` >= 0 is a row of the batch's input, -1 means the tap row is
+    outside a zero border (skip it), -2 outside a constant border.
+    """
+    last = in_dims.shape[0] - 1
+    for kr in range(rows.shape[0]):
         rem_o = ro
         rem_k = kr
         flat = 0
@@ -247,36 +347,100 @@ def _row_task(x, w, out, b, ro, c0, c1, in_dims, out_dims, k_dims, stride, dilat
             mult *= n
         rows[kr] = flat if state == 0 else state
 
-    # Pre-sliced so loop indices start at 0 (no negative-index wraparound).
-    seg = orow[c0:c1]
-    for j in range(c1 - c0):
+
+@_jit.serial
+def _start_segment(seg, rows, wb, border, cval):
+    """Zero ``seg``, then add the contribution of kernel rows on a constant border."""
+    for j in range(seg.shape[0]):
         seg[j] = 0
     if border == CONSTANT:
-        for kr in range(KR):
+        KW = wb.shape[1]
+        for kr in range(rows.shape[0]):
             if rows[kr] == -2:
                 total = wb[kr, 0] * cval
                 for c in range(1, KW):
                     total += wb[kr, c] * cval
-                for j in range(c1 - c0):
+                for j in range(seg.shape[0]):
                     seg[j] += total
+
+
+@_jit.serial
+def _collect_taps(rows, kr0, kr1, wb, d, p, tap_row, tap_off, tap_w):
+    """Taps of kernel rows ``kr0 .. kr1`` that read an input row; returns their count."""
+    n = 0
+    for kr in range(kr0, kr1):
+        if rows[kr] >= 0:
+            for c in range(wb.shape[1]):
+                tap_row[n] = rows[kr]
+                tap_off[n] = c * d - p
+                tap_w[n] = wb[kr, c]
+                n += 1
+    return n
+
+
+@_jit.serial
+def _rows_shifted(rows, rows2, KH):
+    """True if output row B reads, for kernel row ``kr``, the row A reads for ``kr + 1``."""
+    for kr in range(rows.shape[0]):
+        if rows[kr] < 0 or rows2[kr] < 0:
+            return False
+        if kr % KH != KH - 1 and rows[kr + 1] != rows2[kr]:
+            return False
+    return True
+
+
+@_jit.serial
+def _task(x, w, out, b, ro, pair, c0, c1, in_dims, out_dims, k_dims, stride, dilation, pad_lo,
+          border, cval, j_lo, j_hi, rows, rows2, tap_row, tap_off, tap_w, tap_w2):
+    """Output columns ``c0 .. c1`` of output row ``ro`` (and ``ro + 1`` if ``pair``) of batch ``b``."""
+    KR = w.shape[1]
+    KW = w.shape[2]
+    W = x.shape[2]
+    last = in_dims.shape[0] - 1
+    s = stride[last]
+    d = dilation[last]
+    p = pad_lo[last]
+    xb = x[b if x.shape[0] > 1 else 0]
+    wb = w[b if w.shape[0] > 1 else 0]
+
+    _map_rows(ro, rows, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border)
+    _start_segment(out[b, ro, c0:c1], rows, wb, border, cval)
+    if pair:
+        _map_rows(ro + 1, rows2, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border)
+        _start_segment(out[b, ro + 1, c0:c1], rows2, wb, border, cval)
 
     ja = max(c0, j_lo)
     jb = min(c1, j_hi)
     if ja < jb:
-        ntaps = 0
-        for kr in range(KR):
-            if rows[kr] >= 0:
-                for c in range(KW):
-                    tap_row[ntaps] = rows[kr]
-                    tap_off[ntaps] = c * d - p
-                    tap_w[ntaps] = wb[kr, c]
-                    ntaps += 1
-        _interior(orow[ja:jb], xb, tap_row, tap_off, tap_w, ntaps, ja, s, jb - ja)
+        n = jb - ja
+        KH = k_dims[last - 1] if last >= 1 else 1
+        if pair and s == 1 and KH >= 2 and KW >= _PAIR_MIN_WIDTH and _rows_shifted(rows, rows2, KH):
+            oa = out[b, ro, ja:jb]
+            ob = out[b, ro + 1, ja:jb]
+            for base in range(0, KR, KH):
+                # Kernel row ``base`` reaches only row A, ``base + KH - 1`` only
+                # row B, the rows between reach both (B one kernel row earlier).
+                nt = _collect_taps(rows, base, base + 1, wb, d, p, tap_row, tap_off, tap_w)
+                _interior(oa, xb, tap_row, tap_off, tap_w, nt, ja, 1, n)
+                nt = _collect_taps(rows, base + 1, base + KH, wb, d, p, tap_row, tap_off, tap_w)
+                _collect_taps(rows2, base, base + KH - 1, wb, d, p, tap_row, tap_off, tap_w2)
+                _pair_interior(oa, ob, xb, tap_row, tap_off, tap_w, tap_w2, nt, ja, n)
+                nt = _collect_taps(rows2, base + KH - 1, base + KH, wb, d, p, tap_row, tap_off, tap_w)
+                _interior(ob, xb, tap_row, tap_off, tap_w, nt, ja, 1, n)
+        else:
+            nt = _collect_taps(rows, 0, KR, wb, d, p, tap_row, tap_off, tap_w)
+            _interior(out[b, ro, ja:jb], xb, tap_row, tap_off, tap_w, nt, ja, s, n)
+            if pair:
+                nt = _collect_taps(rows2, 0, KR, wb, d, p, tap_row, tap_off, tap_w)
+                _interior(out[b, ro + 1, ja:jb], xb, tap_row, tap_off, tap_w, nt, ja, s, n)
 
-    for j in range(c0, min(c1, j_lo)):
-        _border_column(orow, j, xb, wb, rows, KR, KW, W, s, d, p, border, cval)
-    for j in range(max(c0, j_hi), c1):
-        _border_column(orow, j, xb, wb, rows, KR, KW, W, s, d, p, border, cval)
+    for r in range(2 if pair else 1):
+        orow = out[b, ro + r]
+        rr = rows2 if r == 1 else rows
+        for j in range(c0, min(c1, j_lo)):
+            _border_column(orow, j, xb, wb, rr, KR, KW, W, s, d, p, border, cval)
+        for j in range(max(c0, j_hi), c1):
+            _border_column(orow, j, xb, wb, rr, KR, KW, W, s, d, p, border, cval)
 
 
 @_jit.kernel
@@ -300,21 +464,27 @@ def correlate(x, w, out, in_dims, out_dims, k_dims, stride, dilation, pad_lo, bo
     j_hi = min(j_hi, Wo)
     j_lo = min(j_lo, j_hi)
 
+    # A task is a pair of consecutive output rows (or one, at the end) times a
+    # block of columns.
+    npairs = (Ro + 1) // 2
     nblk = (Wo + col_block - 1) // col_block
-    ntasks = B * Ro * nblk
+    ntasks = B * npairs * nblk
     # Contiguous chunks of tasks, a few per thread, so scratch is allocated
     # once per chunk.  Chunking changes nothing in the result: each task
     # computes its own output elements in a fixed order.
     nchunks = max(1, min(ntasks, nchunks))
     for chunk in prange(nchunks):
         rows = np.empty(KR, np.int64)
+        rows2 = np.empty(KR, np.int64)
         tap_row = np.empty(KR * KW, np.int64)
         tap_off = np.empty(KR * KW, np.int64)
         tap_w = np.empty(KR * KW, w.dtype)
+        tap_w2 = np.empty(KR * KW, w.dtype)
         for task in range(chunk * ntasks // nchunks, (chunk + 1) * ntasks // nchunks):
             blk = task % nblk
-            rg = task // nblk
+            rp = task // nblk
+            ro = 2 * (rp % npairs)
             c0 = blk * col_block
-            _row_task(x, w, out, rg // Ro, rg % Ro, c0, min(c0 + col_block, Wo),
-                      in_dims, out_dims, k_dims, stride, dilation, pad_lo, border, cval,
-                      j_lo, j_hi, rows, tap_row, tap_off, tap_w)
+            _task(x, w, out, rp // npairs, ro, ro + 1 < Ro, c0, min(c0 + col_block, Wo),
+                  in_dims, out_dims, k_dims, stride, dilation, pad_lo, border, cval,
+                  j_lo, j_hi, rows, rows2, tap_row, tap_off, tap_w, tap_w2)
