@@ -10,8 +10,17 @@ Importing fastconv compiles nothing: Numba kernels are compiled (or loaded
 from the on-disk cache) on first use.
 """
 
+from ._config import get_num_threads, set_num_threads
 from .signal import convolve, convolve2d, correlate, correlate2d
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "convolve", "correlate", "convolve2d", "correlate2d"]
+__all__ = [
+    "__version__",
+    "convolve",
+    "correlate",
+    "convolve2d",
+    "correlate2d",
+    "get_num_threads",
+    "set_num_threads",
+]

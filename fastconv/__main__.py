@@ -1,4 +1,4 @@
-"""Command line: ``python -m fastconv {demo,bench,info}``."""
+"""Command line: ``python -m fastconv {demo,info}``."""
 
 from __future__ import annotations
 
@@ -10,11 +10,18 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fastconv", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="walk through convolution vs cross-correlation, then time fastconv")
+    sub.add_parser("info", help="print versions, CPU, threads, threading layer and kernel cache")
     args = parser.parse_args(argv)
     if args.command == "demo":
         from ._demo import main as demo
 
         return demo()
+    if args.command == "info":
+        from ._config import info
+
+        for key, value in info().items():
+            print(f"{key:>16}: {value}")
+        return 0
     return 2
 
 

@@ -17,3 +17,96 @@ def _flag(name: str, default: bool) -> bool:
 
 
 CACHE = _flag("FASTCONV_CACHE", True)
+
+
+def get_num_threads() -> int:
+    """Number of threads fastconv's parallel kernels use.
+
+    Defaults to the number of CPU cores, or ``NUMBA_NUM_THREADS`` when set.
+    """
+    import numba
+
+    return numba.get_num_threads()
+
+
+def set_num_threads(n: int) -> None:
+    """Use ``n`` threads in fastconv's parallel kernels (1 <= n <= ``NUMBA_NUM_THREADS``).
+
+    The setting is per Python thread, as in Numba.  Results do not depend on it:
+    each output element is summed in the same order whatever the thread count.
+    """
+    import operator
+
+    import numba
+
+    try:
+        n = operator.index(n)
+    except TypeError:
+        raise TypeError(f"n must be an integer; got {n!r}") from None
+    limit = numba.config.NUMBA_NUM_THREADS
+    if not 1 <= n <= limit:
+        raise ValueError(f"n must be between 1 and {limit} (NUMBA_NUM_THREADS); got {n}")
+    numba.set_num_threads(n)
+
+
+def info() -> dict:
+    """Versions, threading and cache facts, as printed by ``python -m fastconv info``."""
+    import platform
+
+    import numba
+    import numpy
+
+    from . import __version__
+
+    facts = {
+        "fastconv": __version__,
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "numba": numba.__version__,
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "threads": get_num_threads(),
+        "threading layer": _threading_layer(),
+        "kernel cache": "on" if CACHE else "off (FASTCONV_CACHE=0)",
+        "cache location": _cache_location(),
+    }
+    return facts
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
+def _threading_layer() -> str:
+    import numba
+
+    from ._engines import direct
+
+    # The layer is chosen when the first parallel kernel runs; run a tiny one.
+    direct.warm_up()
+    return numba.threading_layer()
+
+
+def _cache_location() -> str:
+    import numba
+
+    from ._engines import direct
+
+    if not CACHE:
+        return "-"
+    override = numba.config.CACHE_DIR
+    if override:
+        return override
+    folder = os.path.join(os.path.dirname(direct.__file__), "__pycache__")
+    if os.access(os.path.dirname(folder), os.W_OK):
+        return folder
+    return "Numba's per-user cache directory (the package folder is read-only)"

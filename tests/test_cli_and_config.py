@@ -1,0 +1,70 @@
+"""The command line (demo, info) and the thread-count settings."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastconv
+
+
+def _run(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "fastconv", *args], capture_output=True, text=True, timeout=600
+    )
+
+
+def test_demo_runs_and_shows_the_worked_example():
+    result = _run("demo")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    # The background document's 1-D example, step by step, and its result.
+    assert "c[3] = 0.5*0.25 + 1*0.5 + 1*1 = 1.625" in out
+    assert "fastconv.convolve(a, b)   -> ['1', '1', '1.5', '1.625', '0.75', '0.25']" in out
+    # The 2-D cross-correlation of the binary image with the 3x3 kernel.
+    assert "[4, 3, 4]\n     [2, 4, 3]\n     [2, 3, 4]" in out
+    assert "fastconv.convolve2d" in out and "ms" in out
+
+
+def test_info_reports_threads_and_cache():
+    result = _run("info")
+    assert result.returncode == 0, result.stderr
+    assert "threading layer:" in result.stdout
+    assert f"fastconv: {fastconv.__version__}" in result.stdout
+
+
+def test_unknown_command_is_refused():
+    result = _run("nonsense")
+    assert result.returncode != 0
+    assert "invalid choice" in result.stderr
+
+
+def test_set_num_threads_round_trip():
+    before = fastconv.get_num_threads()
+    try:
+        fastconv.set_num_threads(1)
+        assert fastconv.get_num_threads() == 1
+        x = np.arange(10.0)
+        np.testing.assert_array_equal(fastconv.convolve(x, [1.0, 1.0]), np.convolve(x, [1.0, 1.0]))
+    finally:
+        fastconv.set_num_threads(before)
+    assert fastconv.get_num_threads() == before
+
+
+@pytest.mark.parametrize("bad", [0, -1, 10**6])
+def test_set_num_threads_out_of_range(bad):
+    with pytest.raises(ValueError, match="n must be between 1 and"):
+        fastconv.set_num_threads(bad)
+
+
+def test_set_num_threads_needs_an_integer():
+    with pytest.raises(TypeError, match="n must be an integer"):
+        fastconv.set_num_threads(1.5)
+
+
+def test_import_compiles_nothing():
+    code = "import sys, fastconv; print('numba' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
