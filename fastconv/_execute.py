@@ -31,8 +31,13 @@ def _engine_layout(a: np.ndarray, order, batch_shape, dtype) -> np.ndarray:
     else:  # partial broadcasting between the inputs' batch axes
         t = np.broadcast_to(t, tuple(batch_shape) + spatial)
         nbatch = math.prod(batch_shape)
-    t = np.ascontiguousarray(t, dtype=dtype)
-    return t.reshape(nbatch, rows, spatial[-1])
+    t = np.ascontiguousarray(t, dtype=dtype).reshape(nbatch, rows, spatial[-1])
+    # Engines only read their inputs.  Handing them read-only views means one
+    # compiled variant serves writeable and read-only arrays alike (Numba
+    # types the two differently and would otherwise compile the kernel twice).
+    view = t.view()
+    view.flags.writeable = False
+    return view
 
 
 def run(plan: Plan, x: np.ndarray, w: np.ndarray) -> np.ndarray:
