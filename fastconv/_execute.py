@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ._plan import BORDERS, Plan
+from ._plan import Plan
 
 # Output columns per task when rows alone do not give every thread enough work.
 _COL_BLOCK = 4096
@@ -84,7 +84,7 @@ def run(plan: Plan, x: np.ndarray, w: np.ndarray) -> np.ndarray:
         i64(plan.stride),
         i64(plan.dilation),
         i64(plan.pad_lo),
-        BORDERS[plan.border],
+        i64(plan.border_codes),
         dtype.type(plan.cval),
         max(col_block, 1),
         4 * threads,

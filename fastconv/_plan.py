@@ -35,8 +35,9 @@ class Plan:
         Virtual padding before each convolved axis (``pad_hi`` follows from
         the output shape).
     stride, dilation : tuple of int
-    border : str
-        One of :data:`BORDERS`: how the input is extended beyond its edges.
+    border : str or tuple of str
+        One of :data:`BORDERS`: how the input is extended beyond its edges;
+        or a tuple with one rule per convolved axis.
     cval : scalar
         The outside value for the ``'constant'`` border.
     flip : bool
@@ -55,13 +56,20 @@ class Plan:
     pad_lo: tuple
     stride: tuple
     dilation: tuple
-    border: str
+    border: str | tuple
     cval: complex
     flip: bool
     conj: bool
     result_dtype: np.dtype
     compute_dtype: np.dtype
     method: str
+
+    @property
+    def border_codes(self) -> tuple:
+        """The engines' integer border code of every convolved axis."""
+        if isinstance(self.border, str):
+            return (BORDERS[self.border],) * len(self.axes)
+        return tuple(BORDERS[b] for b in self.border)
 
     @property
     def pad_hi(self) -> tuple:
@@ -104,7 +112,7 @@ def make_plan(
     result_dtype,
     stride=None,
     dilation=None,
-    border: str = "zero",
+    border: str | tuple = "zero",
     cval=0,
     flip: bool = False,
     conj: bool = False,
@@ -119,7 +127,7 @@ def make_plan(
         pad_lo=tuple(pad_lo),
         stride=tuple(stride) if stride is not None else (1,) * n,
         dilation=tuple(dilation) if dilation is not None else (1,) * n,
-        border=border,
+        border=border if isinstance(border, str) else tuple(border),
         cval=cval,
         flip=flip,
         conj=conj and np.dtype(result_dtype).kind == "c",

@@ -27,9 +27,16 @@ Layout contract (enforced by :mod:`fastconv._execute`, never checked here):
   of the input's spatial dims but the last.
 * ``w``   ``(Bw, KR, KW)`` C-contiguous, ``Bw`` is 1 or ``B``.
 * ``out`` ``(B, Ro, Wo)``  C-contiguous, overwritten.
-* ``in_dims``, ``out_dims``, ``k_dims``, ``stride``, ``dilation``, ``pad_lo``:
-  int64 arrays with one entry per spatial axis; sizes, strides and dilations
-  are >= 1, and ``pad_lo`` >= 0.
+* ``in_dims``, ``out_dims``, ``k_dims``, ``stride``, ``dilation``, ``pad_lo``,
+  ``border``: int64 arrays with one entry per spatial axis; sizes, strides and
+  dilations are >= 1, ``pad_lo`` >= 0, ``border`` holds codes of
+  :mod:`.borders`.
+
+Each spatial axis has its own border rule, so an axis extended by wrapping can
+sit beside one extended by mirroring: the extended input is
+``x~[i] = x[m_0(i_0), ..., m_last(i_last)]`` with ``m_a`` the rule of axis
+``a``.  An index outside a zero axis makes the tap 0; outside a constant axis
+(and no zero axis) it makes the tap ``cval``.
 
 Determinism: the parallel loop runs over (batch, output row, column block)
 tasks; each output element is summed by exactly one task in a fixed tap order,
@@ -336,32 +343,31 @@ def _map_rows(ro, rows, in_dims, out_dims, k_dims, stride, dilation, pad_lo, bor
             n = in_dims[a]
             i = yo * stride[a] + tk * dilation[a] - pad_lo[a]
             if i < 0 or i >= n:
-                if border == ZERO:
+                if border[a] == ZERO:
                     state = -1
-                elif border == CONSTANT:
+                elif border[a] == CONSTANT:
                     if state == 0:
                         state = -2
                 else:
-                    i = _map_index(i, n, border)
+                    i = _map_index(i, n, border[a])
             flat += i * mult
             mult *= n
         rows[kr] = flat if state == 0 else state
 
 
 @_jit.serial
-def _start_segment(seg, rows, wb, border, cval):
+def _start_segment(seg, rows, wb, cval):
     """Zero ``seg``, then add the contribution of kernel rows on a constant border."""
     for j in range(seg.shape[0]):
         seg[j] = 0
-    if border == CONSTANT:
-        KW = wb.shape[1]
-        for kr in range(rows.shape[0]):
-            if rows[kr] == -2:
-                total = wb[kr, 0] * cval
-                for c in range(1, KW):
-                    total += wb[kr, c] * cval
-                for j in range(seg.shape[0]):
-                    seg[j] += total
+    KW = wb.shape[1]
+    for kr in range(rows.shape[0]):
+        if rows[kr] == -2:
+            total = wb[kr, 0] * cval
+            for c in range(1, KW):
+                total += wb[kr, c] * cval
+            for j in range(seg.shape[0]):
+                seg[j] += total
 
 
 @_jit.serial
@@ -400,14 +406,15 @@ def _task(x, w, out, b, ro, pair, c0, c1, in_dims, out_dims, k_dims, stride, dil
     s = stride[last]
     d = dilation[last]
     p = pad_lo[last]
+    bcol = border[last]
     xb = x[b if x.shape[0] > 1 else 0]
     wb = w[b if w.shape[0] > 1 else 0]
 
     _map_rows(ro, rows, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border)
-    _start_segment(out[b, ro, c0:c1], rows, wb, border, cval)
+    _start_segment(out[b, ro, c0:c1], rows, wb, cval)
     if pair:
         _map_rows(ro + 1, rows2, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border)
-        _start_segment(out[b, ro + 1, c0:c1], rows2, wb, border, cval)
+        _start_segment(out[b, ro + 1, c0:c1], rows2, wb, cval)
 
     ja = max(c0, j_lo)
     jb = min(c1, j_hi)
@@ -438,9 +445,9 @@ def _task(x, w, out, b, ro, pair, c0, c1, in_dims, out_dims, k_dims, stride, dil
         orow = out[b, ro + r]
         rr = rows2 if r == 1 else rows
         for j in range(c0, min(c1, j_lo)):
-            _border_column(orow, j, xb, wb, rr, KR, KW, W, s, d, p, border, cval)
+            _border_column(orow, j, xb, wb, rr, KR, KW, W, s, d, p, bcol, cval)
         for j in range(max(c0, j_hi), c1):
-            _border_column(orow, j, xb, wb, rr, KR, KW, W, s, d, p, border, cval)
+            _border_column(orow, j, xb, wb, rr, KR, KW, W, s, d, p, bcol, cval)
 
 
 @_jit.kernel
@@ -496,4 +503,4 @@ def warm_up() -> None:
     one.flags.writeable = False  # the executor hands engines read-only inputs
     i64 = lambda *v: np.array(v, dtype=np.int64)  # noqa: E731
     correlate(one, one[:, :, :2], np.empty((1, 1, 3)), i64(1, 4), i64(1, 3), i64(1, 2),
-              i64(1, 1), i64(1, 1), i64(0, 0), ZERO, 0.0, 3, 1)
+              i64(1, 1), i64(1, 1), i64(0, 0), i64(ZERO, ZERO), 0.0, 3, 1)
