@@ -97,7 +97,17 @@ def _threading_layer() -> str:
 
 
 def _cache_location() -> str:
+    """Where Numba keeps fastconv's compiled kernels.
+
+    Next to the engine sources (``__pycache__``) when that folder is writable;
+    otherwise, for a read-only installation, Numba's per-user cache folder
+    (``$XDG_CACHE_HOME/numba/...``); ``NUMBA_CACHE_DIR`` overrides both.
+    Numba keys each entry on the source file's modification time and size and
+    on its own version, so upgrading fastconv or Numba invalidates the cache.
+    """
     import numba
+    from numba.core.caching import UserWideCacheLocator
+    from numba.misc.appdirs import AppDirs
 
     from ._engines import direct
 
@@ -109,4 +119,5 @@ def _cache_location() -> str:
     folder = os.path.join(os.path.dirname(direct.__file__), "__pycache__")
     if os.access(os.path.dirname(folder), os.W_OK):
         return folder
-    return "Numba's per-user cache directory (the package folder is read-only)"
+    user_dir = AppDirs(appname="numba", appauthor=False).user_cache_dir
+    return os.path.join(user_dir, UserWideCacheLocator.get_suitable_cache_subpath(direct.__file__))

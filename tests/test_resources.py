@@ -1,0 +1,102 @@
+"""Resources a user pays for: memory, start-up work and the kernel cache."""
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import textwrap
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastconv
+
+PACKAGE_DIR = Path(fastconv.__file__).parent
+
+
+def _python(code, env=None, cwd=None, timeout=600):
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=cwd,
+    )
+
+
+def test_import_compiles_nothing_and_does_not_import_numba():
+    # Kernels compile (or load from the cache) on first use, never at import:
+    # importing numba alone costs about 0.4 s.
+    result = _python(
+        """
+        import sys
+        import fastconv
+        heavy = [m for m in ("numba", "scipy", "torch", "dask", "jax") if m in sys.modules]
+        print(heavy)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("shape", [(8192, 8192)])
+def test_same_mode_filtering_allocates_only_the_output(shape):
+    # The border is virtual: filtering a float32 image in 'same' mode must not
+    # make a padded (or any other full-size) copy of it.  NumPy reports its
+    # allocations to tracemalloc; the engine's per-thread scratch (a few
+    # kernel-sized arrays) is allocated by Numba and is negligible.  Budget:
+    # output + 20 % of (input + output), the robustness issue's bound.
+    image = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
+    kernel = np.random.default_rng(1).standard_normal((5, 5), dtype=np.float32)
+    fastconv.convolve2d(image[:64, :64], kernel, mode="same")  # compile outside the window
+    nbytes = image.nbytes
+    tracemalloc.start()
+    try:
+        out = fastconv.convolve2d(image, kernel, mode="same")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert out.shape == shape and out.dtype == np.float32
+    assert peak <= out.nbytes + 0.2 * (nbytes + out.nbytes), peak / nbytes
+
+
+@pytest.mark.skipif(
+    hasattr(os, "geteuid") and os.geteuid() == 0,
+    reason="file permissions do not bind the root user, so no folder is read-only",
+)
+def test_read_only_installation_uses_the_user_cache(tmp_path):
+    # A package installed into a read-only folder cannot write __pycache__
+    # next to its sources; Numba then caches under the per-user cache folder.
+    site = tmp_path / "site"
+    shutil.copytree(PACKAGE_DIR, site / "fastconv", ignore=shutil.ignore_patterns("__pycache__"))
+    for path in sorted(site.rglob("*"), reverse=True):
+        path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    (site).chmod(site.stat().st_mode & ~stat.S_IWUSR)
+    cache_home = tmp_path / "cache"
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env.update(PYTHONPATH=str(site), XDG_CACHE_HOME=str(cache_home), FASTCONV_CACHE="1")
+    code = """
+        import numpy as np, fastconv
+        from fastconv._config import info
+        out = fastconv.convolve([1.0, 0.5, 1.0, 1.0], [1.0, 0.5, 0.25])
+        assert np.allclose(out, [1, 1, 1.5, 1.625, 0.75, 0.25]), out
+        print(fastconv.__file__)
+        print(info()["cache location"])
+    """
+    try:
+        result = _python(code, env=env, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        module_file, location = result.stdout.strip().splitlines()[-2:]
+        assert module_file.startswith(str(site))
+        assert location.startswith(str(cache_home / "numba"))
+        assert any(p.suffix == ".nbi" for p in Path(location).glob("*")), "no cache index written"
+        # A second process loads the kernels from that cache.
+        again = _python(code, env=env, cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+    finally:
+        for path in [site, *site.rglob("*")]:
+            path.chmod(path.stat().st_mode | stat.S_IWUSR)
