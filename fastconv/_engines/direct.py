@@ -421,6 +421,8 @@ def _task(x, w, out, b, ro, pair, c0, c1, in_dims, out_dims, k_dims, stride, dil
     if ja < jb:
         n = jb - ja
         KH = k_dims[last - 1] if last >= 1 else 1
+        # (``s`` is 1 on this path; it is passed as a variable, not a literal
+        # 1, so the helpers compile once.)
         if pair and s == 1 and KH >= 2 and KW >= _PAIR_MIN_WIDTH and _rows_shifted(rows, rows2, KH):
             oa = out[b, ro, ja:jb]
             ob = out[b, ro + 1, ja:jb]
@@ -428,17 +430,18 @@ def _task(x, w, out, b, ro, pair, c0, c1, in_dims, out_dims, k_dims, stride, dil
                 # Kernel row ``base`` reaches only row A, ``base + KH - 1`` only
                 # row B, the rows between reach both (B one kernel row earlier).
                 nt = _collect_taps(rows, base, base + 1, wb, d, p, tap_row, tap_off, tap_w)
-                _interior(oa, xb, tap_row, tap_off, tap_w, nt, ja, 1, n)
+                _interior(oa, xb, tap_row, tap_off, tap_w, nt, ja, s, n)
                 nt = _collect_taps(rows, base + 1, base + KH, wb, d, p, tap_row, tap_off, tap_w)
                 _collect_taps(rows2, base, base + KH - 1, wb, d, p, tap_row, tap_off, tap_w2)
                 _pair_interior(oa, ob, xb, tap_row, tap_off, tap_w, tap_w2, nt, ja, n)
                 nt = _collect_taps(rows2, base + KH - 1, base + KH, wb, d, p, tap_row, tap_off, tap_w)
-                _interior(ob, xb, tap_row, tap_off, tap_w, nt, ja, 1, n)
+                _interior(ob, xb, tap_row, tap_off, tap_w, nt, ja, s, n)
         else:
-            nt = _collect_taps(rows, 0, KR, wb, d, p, tap_row, tap_off, tap_w)
+            # np.int64(0), not a literal 0: one compiled variant of the helper.
+            nt = _collect_taps(rows, np.int64(0), KR, wb, d, p, tap_row, tap_off, tap_w)
             _interior(out[b, ro, ja:jb], xb, tap_row, tap_off, tap_w, nt, ja, s, n)
             if pair:
-                nt = _collect_taps(rows2, 0, KR, wb, d, p, tap_row, tap_off, tap_w)
+                nt = _collect_taps(rows2, np.int64(0), KR, wb, d, p, tap_row, tap_off, tap_w)
                 _interior(out[b, ro + 1, ja:jb], xb, tap_row, tap_off, tap_w, nt, ja, s, n)
 
     for r in range(2 if pair else 1):
