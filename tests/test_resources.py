@@ -100,3 +100,27 @@ def test_read_only_installation_uses_the_user_cache(tmp_path):
     finally:
         for path in [site, *site.rglob("*")]:
             path.chmod(path.stat().st_mode | stat.S_IWUSR)
+
+
+@pytest.mark.skipif(
+    os.environ.get("FASTCONV_TEST_LARGE") != "1",
+    reason="needs about 17 GiB of memory; set FASTCONV_TEST_LARGE=1 to run",
+)
+def test_more_than_2_to_the_31_elements_index_correctly():
+    # Engines index with 64-bit integers.  A (2**16 + 1) x 2**15 float32 image
+    # has more than 2**31 elements, so a 32-bit index would wrap in its last
+    # rows; compare the last rows (and the first) against a direct NumPy sum.
+    rows, cols = 2**16 + 1, 2**15
+    image = np.empty((rows, cols), dtype=np.float32)
+    image[:] = np.arange(cols, dtype=np.float32) % 251
+    image[-8:] += np.arange(8, dtype=np.float32)[:, None]
+    kernel = np.array([[1, 2, 1], [0, 1, 0], [1, 0, 3]], dtype=np.float32)
+    out = fastconv.correlate2d(image, kernel, mode="valid")
+    assert out.shape == (rows - 2, cols - 2)
+    for r in (0, rows - 3):
+        window = image[r : r + 3].astype(np.float64)
+        expect = sum(
+            kernel[i, j] * window[i, j : j + cols - 2] for i in range(3) for j in range(3)
+        )
+        # Values are integers below 2**24: float32 sums are exact.
+        np.testing.assert_array_equal(out[r], expect.astype(np.float32))
