@@ -1,0 +1,141 @@
+"""The primitive itself: plans with stride, dilation, every border rule, batches.
+
+The faces reach only part of the primitive today (stride 1, dilation 1, three
+border rules); the ndimage and nn faces will use the rest.  These tests build
+plans directly and compare with ``reference.primitive``, which really pads the
+input with ``numpy.pad``.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+
+import reference as ref
+from fastconv import _execute
+from fastconv._plan import make_plan
+from kinds import random_array
+
+BORDERS = ["zero", "constant", "edge", "symmetric", "reflect", "wrap"]
+
+
+def run_plan(x, w, *, pad_lo, stride, dilation, border, cval=0, out_shape=None, axes=None):
+    nd = len(pad_lo)
+    axes = tuple(range(x.ndim - nd, x.ndim)) if axes is None else axes
+    n = [x.shape[a] for a in axes]
+    k = [w.shape[a] for a in axes]
+    if out_shape is None:
+        # As much output as a symmetric padding of pad_lo allows.
+        out_shape = [(ni + 2 * p - (ki - 1) * d - 1) // s + 1
+                     for ni, ki, p, s, d in zip(n, k, pad_lo, stride, dilation)]
+    plan = make_plan(x, w, axes=axes, pad_lo=pad_lo, out_shape=out_shape,
+                     result_dtype=np.result_type(x, w), stride=stride, dilation=dilation,
+                     border=border, cval=cval)
+    return _execute.run(plan, x, w), out_shape
+
+
+def expected_plan(x, w, *, pad_lo, out_shape, stride, dilation, border, cval=0):
+    out = ref.primitive(x, w, pad_lo=pad_lo, out_shape=out_shape, stride=stride,
+                        dilation=dilation, border=border, cval=cval)
+    return ref.to_result(out, np.result_type(x, w))
+
+
+def assert_matches(got, expected, x, w, border, cval, **geometry):
+    got = np.asarray(got)
+    if got.dtype.kind in "biu":
+        np.testing.assert_array_equal(got, expected)
+        return
+    magnitude = np.abs(ref.primitive(np.abs(x).astype(float), np.abs(w).astype(float),
+                                     border=border, cval=abs(cval), **geometry))
+    ref.assert_close(got, expected, magnitude, w.size, got.dtype)
+
+
+@pytest.mark.parametrize("border", BORDERS)
+@pytest.mark.parametrize("stride,dilation", [((1, 1), (1, 1)), ((2, 3), (1, 1)), ((1, 1), (2, 3)),
+                                             ((3, 2), (2, 2))])
+@pytest.mark.parametrize("shape,kshape,pad", [((13, 17), (3, 3), (1, 1)), ((9, 20), (4, 5), (3, 4)),
+                                              ((3, 4), (5, 6), (6, 7)), ((1, 7), (2, 3), (1, 2))])
+def test_2d_borders_stride_dilation(rng, border, stride, dilation, shape, kshape, pad):
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal(kshape)
+    got, out_shape = run_plan(x, w, pad_lo=pad, stride=stride, dilation=dilation, border=border, cval=1.5)
+    if min(out_shape) < 1:
+        pytest.skip("geometry leaves no output")
+    geometry = dict(pad_lo=pad, out_shape=out_shape, stride=stride, dilation=dilation)
+    expected = expected_plan(x, w, border=border, cval=1.5, **geometry)
+    assert got.shape == expected.shape
+    assert_matches(got, expected, x, w, border, 1.5, **geometry)
+
+
+@pytest.mark.parametrize("border", BORDERS)
+@pytest.mark.parametrize("dtype", [np.int16, np.float32, np.complex64, np.complex128])
+def test_1d_borders_with_kernels_longer_than_the_input(rng, border, dtype):
+    # Periodic and mirrored extensions repeat more than once when the padding
+    # exceeds the input length.
+    x = random_array(rng, (5,), dtype)
+    w = random_array(rng, (13,), dtype)
+    geometry = dict(pad_lo=(12,), out_shape=(17,), stride=(1,), dilation=(1,))
+    got, _ = run_plan(x, w, pad_lo=(12,), stride=(1,), dilation=(1,), border=border, cval=2,
+                      out_shape=(17,))
+    expected = expected_plan(x, w, border=border, cval=2, **geometry)
+    assert_matches(got, expected, x, w, border, 2, **geometry)
+
+
+@pytest.mark.parametrize("borders", [("wrap", "reflect"), ("edge", "zero"), ("constant", "symmetric"),
+                                     ("zero", "constant")])
+def test_one_border_rule_per_axis(rng, borders):
+    x = rng.standard_normal((7, 8))
+    w = rng.standard_normal((4, 3))
+    geometry = dict(pad_lo=(3, 2), out_shape=(10, 10), stride=(1, 1), dilation=(1, 1))
+    got, _ = run_plan(x, w, pad_lo=(3, 2), stride=(1, 1), dilation=(1, 1), border=borders, cval=-1.0,
+                      out_shape=(10, 10))
+    expected = expected_plan(x, w, border=borders, cval=-1.0, **geometry)
+    assert_matches(got, expected, x, w, borders, -1.0, **geometry)
+
+
+@pytest.mark.parametrize("border", ["zero", "reflect", "wrap"])
+def test_3d_with_batches(rng, border):
+    # Two batch axes (broadcast: the kernel has length 1 on the first) and
+    # three convolved axes, with stride and dilation on some of them.
+    x = rng.standard_normal((2, 3, 6, 7, 9)).astype(np.float32)
+    w = rng.standard_normal((1, 3, 3, 2, 4)).astype(np.float32)
+    pad, stride, dilation = (1, 2, 3), (1, 2, 1), (2, 1, 1)
+    got, out_shape = run_plan(x, w, pad_lo=pad, stride=stride, dilation=dilation, border=border)
+    geometry = dict(pad_lo=pad, out_shape=out_shape, stride=stride, dilation=dilation)
+    for i in range(2):
+        for j in range(3):
+            expected = expected_plan(x[i, j], w[0, j], border=border, **geometry)
+            assert_matches(got[i, j], expected, x[i, j], w[0, j], border, 0, **geometry)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128, np.int64])
+def test_bitwise_identical_at_any_thread_count(rng, dtype):
+    # Each output element is summed by one task in a fixed order, so the
+    # thread count (and hence how tasks are split) cannot change any bit.
+    x = random_array(rng, (3, 301, 517), dtype)
+    w = random_array(rng, (1, 7, 6), dtype)
+    kwargs = dict(pad_lo=(3, 2), stride=(1, 1), dilation=(1, 1), border="symmetric")
+    before = numba.get_num_threads()
+    results = []
+    try:
+        for threads in sorted({1, 2, before}):
+            numba.set_num_threads(threads)
+            results.append(run_plan(x, w, **kwargs)[0])
+    finally:
+        numba.set_num_threads(before)
+    for r in results[1:]:
+        assert r.tobytes() == results[0].tobytes()
+    # A long single row is split into column blocks across threads: also exact.
+    y = random_array(rng, (1, 1, 200_001), dtype)
+    v = random_array(rng, (1, 1, 31), dtype)
+    long_results = []
+    try:
+        for threads in sorted({1, 2, before}):
+            numba.set_num_threads(threads)
+            long_results.append(run_plan(y, v, pad_lo=(0, 30), stride=(1, 1), dilation=(1, 1),
+                                         border="zero")[0])
+    finally:
+        numba.set_num_threads(before)
+    for r in long_results[1:]:
+        assert r.tobytes() == long_results[0].tobytes()
