@@ -1,4 +1,4 @@
-"""Command line: ``python -m fastconv {demo,info}``."""
+"""Command line: ``python -m fastconv {demo,info,bench}``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,15 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="walk through convolution vs cross-correlation, then time fastconv")
     sub.add_parser("info", help="print versions, CPU, threads, threading layer and kernel cache")
-    args = parser.parse_args(argv)
+    sub.add_parser("bench", help="time fastconv against the installed alternatives (--help for options)",
+                   add_help=False)
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "bench":
+        from ._bench import main as bench
+
+        return bench(rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "demo":
         from ._demo import main as demo
 

@@ -68,3 +68,27 @@ def test_import_compiles_nothing():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def test_bench_quick_prints_ratios_and_writes_json(tmp_path):
+    import json
+
+    path = tmp_path / "bench.json"
+    result = _run("bench", "--quick", "--filter", "k=3 full", "--no-progress", "--json", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "machine:" in result.stdout and "numpy.convolve" in result.stdout
+    assert "(fastconv / floor)" in result.stdout
+    data = json.loads(path.read_text())
+    rows = data["rows"]
+    assert {r["function"] for r in rows} >= {"fastconv", "numpy.convolve"}
+    for r in rows:
+        assert r["seconds"] > 0
+        if r["function"] != "fastconv":
+            ours = next(o for o in rows if o["case"] == r["case"] and o["function"] == "fastconv")
+            assert abs(r["ratio"] - ours["seconds"] / r["seconds"]) < 1e-9 * r["ratio"]
+
+
+def test_bench_refuses_a_filter_that_matches_nothing():
+    result = _run("bench", "--quick", "--filter", "no such case")
+    assert result.returncode != 0
+    assert "matches no case" in result.stderr

@@ -1,0 +1,385 @@
+"""``python -m fastconv bench``: fastconv against the libraries users would pick instead.
+
+Every case times fastconv and each installed anchor (NumPy, SciPy, OpenCV,
+...) in the same run, on the same data, and reports medians, the ratio
+``fastconv time / anchor time`` (below 1 means fastconv is faster), GFLOP/s
+and the *memory floor*: the time of one plain copy of the input into an
+output-sized array, which no implementation can beat by much on
+memory-bound cases.  Compile time is never measured as run time: each
+function runs once before it is timed.
+
+A case is a :class:`Case`; the grids below are the foundation issue's
+targets.  Other modules may contribute cases through a ``CASES`` list (see
+:func:`contributed_cases`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from . import signal
+
+Timer = Callable[[], object]
+
+
+@dataclass
+class Case:
+    """One workload: fastconv's call, the anchors' calls, the copy floor and the work done."""
+
+    group: str
+    name: str
+    setup: Callable[[], dict]  # builds the data and returns {"fastconv": f, "anchors": {...}, "floor": f}
+    flops: float
+    target: str = ""  # the issue's target, printed beside the case
+
+
+@dataclass
+class Row:
+    group: str
+    case: str
+    function: str
+    seconds: float
+    ratio: float | None  # fastconv / this function; None for fastconv itself
+    gflops: float
+    floor: float | None
+    target: str = ""
+
+
+@dataclass
+class Measurement:
+    machine: dict
+    rows: list = field(default_factory=list)
+
+
+# --- timing -------------------------------------------------------------------------
+
+
+def median_time(func: Timer, *, budget: float = 0.4, min_repeat: int = 3, max_repeat: int = 25) -> float:
+    """Median wall time of ``func`` after one untimed call, within about ``budget`` seconds."""
+    start = time.perf_counter()
+    func()
+    first = time.perf_counter() - start
+    repeat = int(min(max_repeat, max(min_repeat, budget / max(first, 1e-9))))
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+# --- anchors ----------------------------------------------------------------------
+
+
+def _optional(module: str):
+    try:
+        return __import__(module, fromlist=["_"])
+    except ImportError:
+        return None
+
+
+def _cv2(threads: int):
+    cv2 = _optional("cv2")
+    if cv2 is not None:
+        cv2.setNumThreads(threads)
+    return cv2
+
+
+# --- the standard grid ----------------------------------------------------------------
+
+
+def signal_1d_cases(quick: bool) -> list[Case]:
+    n = 100_000 if quick else 1_000_000
+    cases = []
+    for dtype in (np.float64, np.float32):
+        for k in (3, 15, 63):
+            def setup(dtype=dtype, k=k):
+                rng = np.random.default_rng(0)
+                x = rng.standard_normal(n).astype(dtype)
+                v = rng.standard_normal(k).astype(dtype)
+                out = np.empty(n + k - 1, dtype)
+                anchors = {"numpy.convolve": lambda: np.convolve(x, v)}
+                sps = _optional("scipy.signal")
+                if sps is not None:
+                    anchors["scipy.signal.convolve(direct)"] = lambda: sps.convolve(x, v, method="direct")
+                return {
+                    "fastconv": lambda: signal.convolve(x, v),
+                    "anchors": anchors,
+                    "floor": lambda: np.copyto(out[:n], x),
+                }
+
+            target = ("<= 0.85x the faster anchor, or <= 1.15x the floor" if k == 3
+                      else "<= 0.25x the faster anchor")
+            cases.append(Case("1-D signal", f"{np.dtype(dtype).name} n={n:,} k={k} full", setup,
+                              2.0 * n * k, target))
+    return cases
+
+
+def image_2d_cases(quick: bool, threads: int) -> list[Case]:
+    size = 512 if quick else 2048
+    cases = []
+    for dtype in (np.float32, np.float64):
+        for k in (3, 5, 7):
+            def setup(dtype=dtype, k=k):
+                rng = np.random.default_rng(1)
+                img = rng.standard_normal((size, size)).astype(dtype)
+                ker = rng.standard_normal((k, k)).astype(dtype)
+                out = np.empty_like(img)
+                anchors = {}
+                cv2 = _cv2(threads)
+                if cv2 is not None:
+                    # filter2D correlates; flip the kernel for a convolution,
+                    # and anchor its centre as scipy's 'same' does.
+                    flipped = np.ascontiguousarray(ker[::-1, ::-1])
+                    anchors["cv2.filter2D"] = lambda: cv2.filter2D(
+                        img, -1, flipped, anchor=(k // 2, k // 2), borderType=cv2.BORDER_CONSTANT
+                    )
+                ndi = _optional("scipy.ndimage")
+                sps = _optional("scipy.signal")
+                if ndi is not None:
+                    anchors["scipy.ndimage.convolve"] = lambda: ndi.convolve(img, ker, mode="constant")
+                if sps is not None:
+                    anchors["scipy.signal.convolve2d"] = lambda: sps.convolve2d(img, ker, mode="same")
+                return {
+                    "fastconv": lambda: signal.convolve2d(img, ker, mode="same"),
+                    "anchors": anchors,
+                    "floor": lambda: np.copyto(out, img),
+                }
+
+            target = ("<= 1.0x cv2.filter2D (or <= 1.15x the floor), <= 0.05x scipy"
+                      if dtype == np.float32 else "<= 0.5x cv2.filter2D, <= 0.05x scipy")
+            cases.append(Case("2-D image", f"{np.dtype(dtype).name} {size}x{size} {k}x{k} same", setup,
+                              2.0 * size * size * k * k, target))
+    return cases
+
+
+def batched_cases(quick: bool, threads: int) -> list[Case]:
+    rows = 64 if quick else 512
+    cases = []
+    for dtype in (np.float64, np.float32):
+        def setup(dtype=dtype):
+            rng = np.random.default_rng(2)
+            x = rng.standard_normal((rows, 4096)).astype(dtype)
+            v = rng.standard_normal((1, 63)).astype(dtype)
+            out = np.empty((rows, 4096 + 62), dtype)
+            anchors = {}
+            sps = _optional("scipy.signal")
+            if sps is not None:
+                anchors["scipy.signal.fftconvolve(axes=-1)"] = lambda: sps.fftconvolve(x, v, axes=-1)
+            fft = _optional("scipy.fft")
+            if fft is not None and sps is not None:
+                def workers():
+                    with fft.set_workers(threads):
+                        return sps.fftconvolve(x, v, axes=-1)
+
+                anchors[f"scipy fftconvolve, {threads} workers"] = workers
+            return {
+                "fastconv": lambda: signal.convolve(x, v, axes=-1),
+                "anchors": anchors,
+                "floor": lambda: np.copyto(out[:, :4096], x),
+            }
+
+        cases.append(Case("batched 1-D", f"{np.dtype(dtype).name} {rows}x4096 k=63 axes=-1", setup,
+                          2.0 * rows * 4096 * 63))
+    return cases
+
+
+def contributed_cases() -> list[Case]:
+    """Cases other fastconv modules contribute as a module-level ``CASES`` list.
+
+    Each entry is a :class:`Case` or a dict with keys ``name``, ``fastconv``,
+    ``anchors``, ``floor`` and ``flops`` (and optionally ``group`` and ``target``).
+    """
+    found = []
+    for module in ("_bench_fft",):
+        mod = _optional(f"{__package__}.{module}")
+        for entry in getattr(mod, "CASES", []) if mod is not None else []:
+            if isinstance(entry, Case):
+                found.append(entry)
+                continue
+            parts = {key: entry[key] for key in ("fastconv", "anchors", "floor")}
+            found.append(Case(entry.get("group", module.strip("_").replace("bench_", "")), entry["name"],
+                              lambda parts=parts: parts, float(entry["flops"]), entry.get("target", "")))
+    return found
+
+
+def standard_cases(quick: bool = False, threads: int | None = None) -> list[Case]:
+    threads = threads or _threads()
+    return (signal_1d_cases(quick) + image_2d_cases(quick, threads) + batched_cases(quick, threads)
+            + contributed_cases())
+
+
+# --- running and reporting -------------------------------------------------------------
+
+
+def _threads() -> int:
+    import numba
+
+    return numba.get_num_threads()
+
+
+def machine() -> dict:
+    from ._config import info
+
+    facts = info()
+    facts["cpu flags"] = " ".join(_vector_flags())
+    facts["platform"] = platform.platform()
+    for module in ("scipy", "cv2", "torch"):
+        mod = _optional(module)
+        if mod is not None:
+            facts[module] = getattr(mod, "__version__", "?")
+    return facts
+
+
+def _vector_flags() -> list[str]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = line.split(":", 1)[1].split()
+                    keep = ("avx", "fma", "sse4_2", "neon", "asimd")
+                    return sorted({f for f in flags if f.startswith(keep) and not f.endswith("_vnni")})
+    except OSError:
+        pass
+    return [platform.machine()]
+
+
+def _progress(done: int, total: int, label: str) -> None:
+    width = 30
+    filled = int(width * done / max(total, 1))
+    bar = "#" * filled + "-" * (width - filled)
+    sys.stderr.write(f"\r[{bar}] {done}/{total} {label[:50]:<50}")
+    if done == total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def run_cases(cases: list[Case], *, budget: float = 0.4, progress: bool = True) -> Measurement:
+    result = Measurement(machine=machine())
+    for i, case in enumerate(cases):
+        if progress:
+            _progress(i, len(cases), case.name)
+        parts = case.setup()
+        ours = median_time(parts["fastconv"], budget=budget)
+        floor = median_time(parts["floor"], budget=budget) if parts.get("floor") else None
+        result.rows.append(Row(case.group, case.name, "fastconv", ours, None, case.flops / ours / 1e9, floor,
+                               case.target))
+        for name, func in parts["anchors"].items():
+            seconds = median_time(func, budget=budget, min_repeat=1 if ours < 0.05 * budget else 3)
+            result.rows.append(Row(case.group, case.name, name, seconds, ours / seconds,
+                                   case.flops / seconds / 1e9, floor))
+        del parts
+    if progress:
+        _progress(len(cases), len(cases), "done")
+    return result
+
+
+def format_table(result: Measurement) -> str:
+    lines = []
+    m = result.machine
+    lines.append(f"machine: {m.get('cpu')}, {m.get('cores')} cores, {m.get('threads')} threads, "
+                 f"flags: {m.get('cpu flags')}")
+    versions = ", ".join(f"{k} {m[k]}" for k in ("fastconv", "numpy", "numba", "scipy", "cv2", "torch") if k in m)
+    lines.append(f"versions: {versions}")
+    lines.append("ratio = fastconv time / anchor time (below 1: fastconv is faster); "
+                 "floor = one copy of the input into an output-sized array")
+    header = f"{'case':<34} {'function':<36} {'median':>10} {'ratio':>7} {'GFLOP/s':>8} {'floor':>9}"
+    group = None
+    for row in result.rows:
+        if row.group != group:
+            group = row.group
+            lines.append("")
+            lines.append(f"== {group} ==")
+            lines.append(header)
+        first = row.ratio is None
+        case = row.case if first else ""
+        ratio = "" if first else f"{row.ratio:.3f}"
+        floor = f"{row.floor * 1e3:.3f}ms" if (first and row.floor) else ""
+        lines.append(f"{case:<34} {row.function:<36} {_ms(row.seconds):>10} {ratio:>7} "
+                     f"{row.gflops:>8.1f} {floor:>9}")
+        if first and row.floor:
+            lines.append(f"{'':<34} {'(fastconv / floor)':<36} {'':>10} {row.seconds / row.floor:>7.2f}")
+        if first and row.target:
+            lines.append(f"{'':<34} target: {row.target}")
+    return "\n".join(lines)
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.3f}ms" if seconds < 10 else f"{seconds:.2f}s"
+
+
+def to_json(result: Measurement) -> str:
+    rows = [row.__dict__ for row in result.rows]
+    return json.dumps({"machine": result.machine, "rows": rows}, indent=1, default=str)
+
+
+def plot(result: Measurement, path: str) -> None:
+    """A bar per anchor and case: how many times faster fastconv is (log scale)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise SystemExit("--plot needs matplotlib: pip install 'fastconv[bench]'") from exc
+    cases = [r for r in result.rows if r.ratio is None]
+    anchors = sorted({r.function for r in result.rows if r.ratio is not None})
+    fig, ax = plt.subplots(figsize=(10, 0.45 * len(cases) + 2))
+    height = 0.8 / max(len(anchors), 1)
+    for j, anchor in enumerate(anchors):
+        ys, speedups = [], []
+        for i, case in enumerate(cases):
+            for r in result.rows:
+                if r.case == case.case and r.function == anchor:
+                    ys.append(i + j * height)
+                    speedups.append(1.0 / r.ratio)
+        ax.barh(ys, speedups, height=height, label=anchor)
+    ax.axvline(1.0, color="black", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_yticks([i + 0.4 - height / 2 for i in range(len(cases))])
+    ax.set_yticklabels([c.case for c in cases], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("anchor time / fastconv time (right of 1: fastconv is faster)")
+    m = result.machine
+    ax.set_title(f"fastconv {m.get('fastconv')} on {m.get('cpu')}, {m.get('threads')} threads", fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m fastconv bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes and short timings (a smoke run)")
+    parser.add_argument("--filter", default="", help="run only cases whose group or name contains this text")
+    parser.add_argument("--budget", type=float, default=None, help="seconds of timing per function (default 0.4)")
+    parser.add_argument("--json", metavar="FILE", help="also write the measurements as JSON")
+    parser.add_argument("--plot", metavar="FILE.png", help="also draw the speed-ups (needs matplotlib)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    args = parser.parse_args(argv)
+
+    cases = standard_cases(args.quick)
+    if args.filter:
+        cases = [c for c in cases if args.filter.lower() in f"{c.group} {c.name}".lower()]
+        if not cases:
+            parser.error(f"--filter {args.filter!r} matches no case")
+    budget = args.budget if args.budget is not None else (0.05 if args.quick else 0.4)
+    result = run_cases(cases, budget=budget, progress=not args.no_progress)
+    print(format_table(result))
+    if args.json:
+        with open(args.json, "w") as f:
+            f.write(to_json(result))
+    if args.plot:
+        plot(result, args.plot)
+        print(f"plot written to {os.path.abspath(args.plot)}")
+    return 0
