@@ -22,7 +22,27 @@ CACHE = _flag("FASTCONV_CACHE", True)
 def get_num_threads() -> int:
     """Number of threads fastconv's parallel kernels use.
 
-    Defaults to the number of CPU cores, or ``NUMBA_NUM_THREADS`` when set.
+    Returns
+    -------
+    n : int
+        The thread count for calls from the current Python thread.  It
+        defaults to the number of CPU cores, or ``NUMBA_NUM_THREADS`` when
+        set, until :func:`set_num_threads` lowers it.
+
+    See Also
+    --------
+    set_num_threads : Change the thread count.
+
+    Notes
+    -----
+    fastconv's kernels run on Numba's thread pool; this is
+    :func:`numba.get_num_threads`.
+
+    Examples
+    --------
+    >>> import fastconv
+    >>> fastconv.get_num_threads() >= 1
+    True
     """
     import numba
 
@@ -32,8 +52,37 @@ def get_num_threads() -> int:
 def set_num_threads(n: int) -> None:
     """Use ``n`` threads in fastconv's parallel kernels (1 <= n <= ``NUMBA_NUM_THREADS``).
 
+    Parameters
+    ----------
+    n : int
+        Number of threads, from 1 to ``NUMBA_NUM_THREADS`` (the size of
+        Numba's thread pool: the number of CPU cores unless that environment
+        variable was set before Numba started).
+
+    Raises
+    ------
+    TypeError
+        If `n` is not an integer.
+    ValueError
+        If `n` is less than 1 or more than ``NUMBA_NUM_THREADS``.
+
+    See Also
+    --------
+    get_num_threads : The current thread count.
+
+    Notes
+    -----
     The setting is per Python thread, as in Numba.  Results do not depend on it:
     each output element is summed in the same order whatever the thread count.
+
+    Examples
+    --------
+    >>> import fastconv
+    >>> n = fastconv.get_num_threads()
+    >>> fastconv.set_num_threads(1)
+    >>> fastconv.get_num_threads()
+    1
+    >>> fastconv.set_num_threads(n)  # back to the previous count
     """
     import operator
 
