@@ -97,14 +97,20 @@ def _check_host(a, name: str) -> None:
 
 
 def from_numpy(result: np.ndarray, xp):
-    """``result`` as an array of namespace ``xp`` (on the CPU)."""
+    """``result`` as an array of namespace ``xp`` (on the CPU).
+
+    A 0-d result (the product of two 0-d inputs) comes back to NumPy callers
+    as a NumPy scalar, as ``scipy.signal`` returns it, and to other libraries
+    as a 0-d array.
+    """
     if xp is np or xp is None:
-        return result
+        return result[()] if np.ndim(result) == 0 else result
     import array_api_compat
 
     if array_api_compat.is_numpy_namespace(xp):
-        return result
-    result = np.ascontiguousarray(result)
+        return result[()] if np.ndim(result) == 0 else result
+    # np.require, not np.ascontiguousarray: the latter turns 0-d into shape (1,).
+    result = np.require(np.asarray(result), requirements="C")
     if array_api_compat.is_torch_namespace(xp):
         import torch
 
