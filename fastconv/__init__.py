@@ -11,7 +11,8 @@ from the on-disk cache) on first use.
 """
 
 from ._config import get_num_threads, set_num_threads
-from .signal import convolve, convolve2d, correlate, correlate2d
+from ._auto import calibrate, choose_method
+from .signal import convolve, convolve2d, correlate, correlate2d, fftconvolve, oaconvolve
 
 __version__ = "0.1.0"
 
@@ -21,6 +22,10 @@ __all__ = [
     "correlate",
     "convolve2d",
     "correlate2d",
+    "fftconvolve",
+    "oaconvolve",
+    "choose_method",
+    "calibrate",
     "get_num_threads",
     "set_num_threads",
 ]

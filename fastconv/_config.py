@@ -2,6 +2,10 @@
 
 ``FASTCONV_CACHE``
     ``0`` disables Numba's on-disk cache of compiled kernels (default ``1``).
+``FASTCONV_CACHE_DIR``
+    Folder of fastconv's own per-user files (the calibration of
+    ``method='auto'``); default ``$XDG_CACHE_HOME/fastconv`` or
+    ``~/.cache/fastconv``.  Read when a file is needed, so tests can set it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,15 @@ def _flag(name: str, default: bool) -> bool:
 
 
 CACHE = _flag("FASTCONV_CACHE", True)
+
+
+def user_cache_dir() -> str:
+    """fastconv's per-user cache folder (``FASTCONV_CACHE_DIR`` overrides it); not created here."""
+    folder = os.environ.get("FASTCONV_CACHE_DIR")
+    if folder:
+        return folder
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "fastconv")
 
 
 def get_num_threads() -> int:

@@ -13,6 +13,13 @@ Compute dtype: what the engine sees.
   result of computing in the result dtype itself (arithmetic modulo 2**n
   commutes with reduction modulo 2**m for m <= n).  For bool the cast turns
   any positive count into True, which is scipy's logical OR of ANDs.
+
+The FFT engines (``method='fft'`` / ``'oa'``) compute in floating point:
+float32 / complex64 stay single precision, float16 goes to float32, bool and
+integers go to float64 and are rounded back to the nearest integer (then cast
+with NumPy's wrap-around), as ``scipy.signal.convolve(method='fft')`` does.
+That is exact only when the FFT error bound is below 1/2 (see
+:func:`fastconv._auto.int_fft_exact`); ``method='auto'`` checks it.
 """
 
 from __future__ import annotations
@@ -28,7 +35,33 @@ def result_dtype(in1: np.ndarray, in2: np.ndarray) -> np.dtype:
     return np.result_type(in1.dtype, in2.dtype)
 
 
-def compute_dtype(result: np.dtype) -> np.dtype:
+def fft_result_dtype(in1: np.ndarray, in2: np.ndarray) -> np.dtype:
+    """Result dtype of ``scipy.signal.fftconvolve`` / ``oaconvolve`` (scipy 1.17).
+
+    Each input counts with the dtype its FFT has: bool and integers as
+    float64, float16 as float32; then ``numpy.result_type``.  So integer
+    inputs give float64, and float32 with int8 gives float64.
+    """
+    check_signal_array(in1, "in1")
+    check_signal_array(in2, "in2")
+
+    def fft_type(dt):
+        if dt.kind in "biu":
+            return np.dtype(np.float64)
+        if dt == np.float16:
+            return np.dtype(np.float32)
+        return dt
+
+    return np.result_type(fft_type(in1.dtype), fft_type(in2.dtype))
+
+
+def compute_dtype(result: np.dtype, method: str = "direct") -> np.dtype:
+    if method in ("fft", "oa"):
+        if result.kind in "biu":
+            return np.dtype(np.float64)
+        if result == np.float16:
+            return np.dtype(np.float32)
+        return np.dtype(result)
     if result.kind in "biu":
         return np.dtype(np.int64)
     if result == np.float16:

@@ -42,10 +42,10 @@ def _engine_layout(a: np.ndarray, order, batch_shape, dtype) -> np.ndarray:
 
 def run(plan: Plan, x: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Correlate ``x`` with ``w`` as ``plan`` says; returns an array of the result dtype."""
+    if plan.method in ("fft", "oa"):
+        return _run_fft(plan, x, w)
     if plan.method != "direct":
-        raise NotImplementedError(
-            f"method={plan.method!r} is not available yet; use method='direct' or 'auto'"
-        )
+        raise ValueError(f"plan.method must be one of 'direct', 'fft', 'oa'; got {plan.method!r}")
     import numba
 
     from ._engines import direct
@@ -92,4 +92,62 @@ def run(plan: Plan, x: np.ndarray, w: np.ndarray) -> np.ndarray:
 
     out = out.reshape(tuple(batch_shape) + tuple(plan.out_shape))
     out = out.transpose(np.argsort(order))
+    return out.astype(plan.result_dtype, copy=False)
+
+
+def check_fft_plan(plan: Plan) -> None:
+    """Refuse plans the FFT engines cannot run (they only do the zero border, stride 1, dilation 1)."""
+    borders = (plan.border,) if isinstance(plan.border, str) else plan.border
+    bad = [
+        f"{name}={value!r}"
+        for name, value, ok in (
+            ("border", plan.border, all(b == "zero" for b in borders)),
+            ("stride", plan.stride, all(s == 1 for s in plan.stride)),
+            ("dilation", plan.dilation, all(d == 1 for d in plan.dilation)),
+        )
+        if not ok
+    ]
+    if bad:
+        raise ValueError(
+            f"method={plan.method!r} supports only a zero border, stride 1 and dilation 1; "
+            f"got {', '.join(bad)} (use method='direct')"
+        )
+
+
+def _fft_layout(a: np.ndarray, order, batch_shape, dtype) -> np.ndarray:
+    """``a`` transposed to ``order``, batch axes flattened to one, in ``dtype`` (no copy if possible)."""
+    nb = len(batch_shape)
+    t = a.transpose(order)
+    spatial = t.shape[nb:]
+    if t.shape[:nb] != tuple(batch_shape) and not all(s == 1 for s in t.shape[:nb]):
+        t = np.broadcast_to(t, tuple(batch_shape) + spatial)
+    nbatch = math.prod(t.shape[:nb])
+    return t.astype(dtype, copy=False).reshape((nbatch,) + spatial)
+
+
+def _run_fft(plan: Plan, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    from ._engines import fft
+
+    check_fft_plan(plan)
+    ndim = x.ndim
+    axes = plan.axes
+    batch_axes = tuple(a for a in range(ndim) if a not in axes)
+    order = batch_axes + axes
+    batch_shape = np.broadcast_shapes(
+        tuple(x.shape[a] for a in batch_axes), tuple(w.shape[a] for a in batch_axes)
+    )
+    dtype = plan.compute_dtype
+    if plan.flip:
+        w = w[tuple(slice(None, None, -1) if a in axes else slice(None) for a in range(ndim))]
+    if plan.conj:
+        w = np.conj(w)
+    x3 = _fft_layout(x, order, batch_shape, dtype)
+    w3 = _fft_layout(w, order, batch_shape, dtype)
+    engine = fft.fft_correlate if plan.method == "fft" else fft.oa_correlate
+    out = engine(x3, w3, plan.out_shape, plan.pad_lo)
+    out = out.reshape(tuple(batch_shape) + tuple(plan.out_shape))
+    out = out.transpose(np.argsort(order))
+    if plan.result_dtype.kind in "biu":
+        # Round to the nearest integer, then wrap like NumPy integer arithmetic.
+        return np.rint(out).astype(np.int64).astype(plan.result_dtype)
     return out.astype(plan.result_dtype, copy=False)

@@ -12,7 +12,7 @@ scipy, ndimage or torch conventions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -132,6 +132,11 @@ def make_plan(
         flip=flip,
         conj=conj and np.dtype(result_dtype).kind == "c",
         result_dtype=np.dtype(result_dtype),
-        compute_dtype=compute_dtype(np.dtype(result_dtype)),
+        compute_dtype=compute_dtype(np.dtype(result_dtype), method),
         method=method,
     )
+
+
+def with_method(plan: Plan, method: str) -> Plan:
+    """``plan`` run by another engine (the compute dtype follows the engine)."""
+    return replace(plan, method=method, compute_dtype=compute_dtype(plan.result_dtype, method))

@@ -12,8 +12,8 @@ import math
 import numpy as np
 
 from . import _dispatch, _execute
-from ._dtypes import result_dtype
-from ._plan import make_plan, signal_padding
+from ._dtypes import fft_result_dtype, result_dtype
+from ._plan import make_plan, signal_padding, with_method
 from ._validate import (
     check_choice,
     check_not_empty,
@@ -22,12 +22,12 @@ from ._validate import (
     normalize_axes,
 )
 
-__all__ = ["convolve", "correlate", "convolve2d", "correlate2d"]
+__all__ = ["convolve", "correlate", "convolve2d", "correlate2d", "fftconvolve", "oaconvolve"]
 
 _MODES = ("full", "valid", "same")
 _MODE_HINT = "Acceptable mode flags are 'valid', 'same', or 'full'."
-_METHODS = ("auto", "direct", "fft")
-_METHOD_HINT = "Acceptable method flags are 'auto', 'direct', or 'fft'."
+_METHODS = ("auto", "direct", "fft", "oa")
+_METHOD_HINT = "Acceptable method flags are 'auto', 'direct', 'fft', or 'oa'."
 # scipy.signal.convolve2d boundary names -> plan border rules
 _BOUNDARIES = {
     "fill": "constant",
@@ -199,17 +199,157 @@ def correlate(in1, in2, mode="full", method="auto", axes=None):
     return _signal_op(in1, in2, mode, method, axes, convolution=False)
 
 
-def _signal_op(in1, in2, mode, method, axes, *, convolution):
+def fftconvolve(in1, in2, mode="full", axes=None):
+    r"""Convolve two N-dimensional arrays using FFTs.
+
+    Same signature, semantics and result dtype as
+    :func:`scipy.signal.fftconvolve`: ``convolve(in1, in2, mode,
+    method='fft', axes=axes)``, except that integer and bool inputs give a
+    float64 result (not rounded), as scipy's.
+
+    Parameters
+    ----------
+    in1, in2 : array_like
+        Inputs with the same number of dimensions (any array-API arrays,
+        lists or scalars).
+    mode : {'full', 'valid', 'same'}, optional
+        As in :func:`convolve`.
+    axes : int or sequence of int, optional
+        Axes to convolve over (default: all).  Along the other axes the
+        inputs must have equal lengths or length 1.
+
+    Returns
+    -------
+    out : array
+        Of the caller's array kind.  Its dtype is ``numpy.result_type`` of
+        the inputs' FFT dtypes: bool and integers count as float64, float16
+        as float32 (so float32 stays float32, and float32 with int8 gives
+        float64, as in scipy).
+
+    Raises
+    ------
+    ValueError
+        For an unknown `mode`, inputs of different ndim, empty inputs, bad
+        `axes`, incompatible batch shapes, or 'valid' shapes where neither
+        input is at least as large as the other.
+    TypeError
+        For non-numeric dtypes, extended precision, or arrays on a GPU.
+
+    See Also
+    --------
+    convolve : Chooses the fastest method (``method='auto'``).
+    oaconvolve : The same by blocks (overlap), for a large `in1` and a
+        smaller `in2`.
+
+    Notes
+    -----
+    One real FFT (``rfftn``) per input for real data, complex FFTs for
+    complex data, of lengths with only factors 2, 3, 5 and just long enough
+    that the circular convolution does not alias into the requested outputs.
+    float32 / complex64 inputs are transformed in single precision.  Per
+    output sample the error is bounded by about
+    ``c eps log2(M) (||in1||_2 ||in2||_1 + ||in1||_1 ||in2||_2)`` with ``M``
+    the transform length and ``eps`` of the compute dtype; it is spread over
+    all outputs, so outputs much smaller than the largest have a large
+    *relative* error (the direct method has none of that).  Measured errors
+    are listed in :mod:`fastconv._engines.fft`.  Empty inputs raise
+    ValueError (scipy returns an empty array).
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> y = fastconv.fftconvolve([1, 2, 3], [0, 1, 0.5])
+    >>> np.abs(y).round(12)  # abs: an FFT may give -0.0 where the exact result is 0
+    array([0. , 1. , 2.5, 4. , 1.5])
+    >>> fastconv.fftconvolve(np.ones((2, 4), np.float32), np.ones((1, 2)), axes=1).dtype
+    dtype('float64')
+    """
+    return _signal_op(in1, in2, mode, "fft", axes, convolution=True, fft_dtypes=True)
+
+
+def oaconvolve(in1, in2, mode="full", axes=None):
+    r"""Convolve two N-dimensional arrays by blocks of FFTs (overlap method).
+
+    Same signature, semantics and result dtype as
+    :func:`scipy.signal.oaconvolve`: ``convolve(in1, in2, mode,
+    method='oa', axes=axes)`` with the result dtypes of :func:`fftconvolve`.
+
+    Parameters
+    ----------
+    in1, in2 : array_like
+        Inputs with the same number of dimensions.
+    mode : {'full', 'valid', 'same'}, optional
+        As in :func:`convolve`.
+    axes : int or sequence of int, optional
+        As in :func:`fftconvolve`.
+
+    Returns
+    -------
+    out : array
+        As for :func:`fftconvolve`.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As for :func:`fftconvolve`.
+
+    See Also
+    --------
+    fftconvolve : One transform of the whole input.
+    convolve : Chooses the fastest method.
+
+    Notes
+    -----
+    The output is cut into blocks whose length comes from a cost model (about
+    2 to 8 times the kernel length); each block is computed from its own
+    window of the input (overlap-save), in parallel, so the memory used
+    beyond the output is a few blocks per thread rather than one transform of
+    the whole padded input.  The error per output is bounded as for
+    :func:`fftconvolve` with ``M`` the block length (smaller, so slightly
+    more accurate).
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> x = np.zeros(10_000); x[5000] = 1.0
+    >>> y = fastconv.oaconvolve(x, np.arange(1.0, 4.0), mode="same")
+    >>> np.abs(y[4998:5003]).round(12)
+    array([0., 1., 2., 3., 0.])
+    """
+    return _signal_op(in1, in2, mode, "oa", axes, convolution=True, fft_dtypes=True)
+
+
+def _signal_op(in1, in2, mode, method, axes, *, convolution, fft_dtypes=False):
+    xp, a, b, plan, swapped = _signal_plan(
+        in1, in2, mode, method, axes, convolution=convolution, fft_dtypes=fft_dtypes
+    )
+    if plan is None:  # 0-d inputs: a is the product
+        return _dispatch.from_numpy(a, xp)
+    out = _execute.run(plan, a, b)
+    if swapped and not convolution:
+        out = _reverse(out, axes=plan.axes)
+        if out.dtype.kind == "c":
+            out = np.conj(out)
+    return _dispatch.from_numpy(out, xp)
+
+
+def _signal_plan(in1, in2, mode, method, axes, *, convolution, fft_dtypes=False):
+    """Validate the arguments of convolve / correlate; return ``(xp, a, b, plan, swapped)``.
+
+    ``method='auto'`` is resolved here.  For 0-d inputs ``plan`` is None and
+    ``a`` holds the result.  ``fft_dtypes`` gives the result dtype of
+    ``scipy.signal.fftconvolve`` (float for integer inputs).
+    """
     xp = _dispatch.namespace(in1, in2)
     a = _dispatch.to_numpy(in1, "in1")
     b = _dispatch.to_numpy(in2, "in2")
     check_choice(mode, "mode", _MODES, _MODE_HINT)
     check_choice(method, "method", _METHODS, _METHOD_HINT)
-    rdt = result_dtype(a, b)
+    rdt = fft_result_dtype(a, b) if fft_dtypes else result_dtype(a, b)
 
     if a.ndim == b.ndim == 0:
         out = a * (b if convolution else np.conj(b))
-        return _dispatch.from_numpy(np.asarray(out, dtype=rdt), xp)
+        return xp, np.asarray(out, dtype=rdt), None, None, False
     check_same_ndim(a, b)
     check_not_empty(a, "in1")
     check_not_empty(b, "in2")
@@ -240,12 +380,11 @@ def _signal_op(in1, in2, mode, method, axes, *, convolution):
         conj=not convolution,
         method="direct" if method == "auto" else method,
     )
-    out = _execute.run(plan, a, b)
-    if swapped and not convolution:
-        out = _reverse(out, axes)
-        if out.dtype.kind == "c":
-            out = np.conj(out)
-    return _dispatch.from_numpy(out, xp)
+    if method == "auto":
+        from . import _auto
+
+        plan = with_method(plan, _auto.choose_for_plan(plan, a, b))
+    return xp, a, b, plan, swapped
 
 
 def convolve2d(in1, in2, mode="full", boundary="fill", fillvalue=0):

@@ -1,0 +1,460 @@
+"""``method='auto'``: a cost model of the actual engines, calibrated on the running machine.
+
+Each engine's time is modelled as a fixed overhead plus a rate times a work
+count that follows the engine's algorithm (all times in seconds):
+
+``direct``
+    ``t = o + r * (I + 3 B + 0.25 E) / p`` with ``I`` the multiply-adds of
+    interior output columns, ``B`` those of border columns (scalar code),
+    ``E`` the output elements (memory traffic) and ``p`` the threads that have
+    work (the engine's task count, capped by the thread count).
+``fft``
+    ``t = o + r * (T + 2 E) / p`` with ``T = sum over transforms of
+    M log2 M`` (one forward transform per input batch entry, one inverse per
+    output batch entry, doubled for complex data, plus a cache penalty of
+    ``2 log2(M / 2**14)`` per sample once ``M > 2**14``) and ``E`` the samples
+    of the products.  ``p`` is the thread count for batched or N-D
+    transforms and 1 for a single 1-D transform, which neither scipy.fft nor
+    numpy.fft can split.
+``oa``
+    As ``fft``, with the transforms of the blocks and ``p`` the number of
+    groups of blocks (capped by the thread count), plus a per-task overhead.
+
+``o`` and ``r`` are fitted by least squares per engine and dtype class
+(float32, float64, integer for direct) from timings of the engines
+themselves by :func:`calibrate`, which stores them in a per-user cache file
+keyed by CPU model and library versions.  Without calibration the defaults
+below are used; they were measured with :func:`calibrate` on a 2-core x86-64
+host (AMD EPYC, AVX-512).
+
+Integer and bool inputs go to an FFT engine only when the rounded result is
+provably exact (:func:`int_fft_exact`); otherwise ``auto`` uses ``direct``,
+which is exact with NumPy's wrap-around.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+__all__ = ["calibrate", "choose_method", "int_fft_exact", "model_times"]
+
+# seconds: (overhead, rate) per engine and dtype class.
+DEFAULTS = {
+    "direct": {"float64": (3.0e-5, 1.5e-11), "float32": (3.0e-5, 8.0e-12), "int": (3.0e-5, 2.5e-11)},
+    "fft": {"float64": (1.2e-4, 1.3e-10), "float32": (1.2e-4, 7.0e-11)},
+    "oa": {"float64": (1.5e-4, 1.3e-10), "float32": (1.5e-4, 7.0e-11)},
+}
+_TASK_SECONDS = 1.5e-5  # Python overhead per task of the block engine
+
+_CONSTANTS = None  # loaded lazily: the calibration for this machine, or DEFAULTS
+
+
+# --------------------------------------------------------------------------
+# the integer exactness rule
+# --------------------------------------------------------------------------
+def int_fft_exact(x: np.ndarray, w: np.ndarray, lengths) -> bool:
+    """Whether an FFT convolution of integer arrays rounds to the exact result.
+
+    The computed float64 FFT convolution ``z~`` of ``x`` and ``w`` with
+    transforms of ``M = prod(lengths)`` points satisfies the normwise bound
+    (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed.,
+    Thm. 24.2, applied to the two forward transforms, the product and the
+    inverse transform)::
+
+        max |z~ - z| <= ||z~ - z||_2
+                     <= (5 log2 M + 1) eps (||x||_2 ||w||_1 + ||x||_1 ||w||_2)
+
+    since each transform has relative normwise error at most about
+    ``log2(M) * 3.4 eps`` and ``||x * w||_2 <= min(||x||_2 ||w||_1,
+    ||x||_1 ||w||_2)``.  Rounding ``z~`` to the nearest integer gives ``z``
+    exactly when this bound is below 1/2; a factor 2 of safety covers the
+    mixed radices of pocketfft.  (The inputs then also convert to float64
+    exactly: ``max|x| max|w|`` is below the bound's right-hand side.)
+    """
+    if x.size == 0 or w.size == 0:
+        return True
+    xf = np.abs(x.astype(np.float64, copy=False))
+    wf = np.abs(w.astype(np.float64, copy=False))
+    x1, w1 = float(xf.sum()), float(wf.sum())
+    x2, w2 = float(np.sqrt(np.vdot(xf, xf))), float(np.sqrt(np.vdot(wf, wf)))
+    m = max(math.prod(lengths), 2)
+    bound = 2.0 * (5.0 * math.log2(m) + 1.0) * np.finfo(np.float64).eps * (x2 * w1 + x1 * w2)
+    return bound < 0.5
+
+
+# --------------------------------------------------------------------------
+# the cost model
+# --------------------------------------------------------------------------
+def _dtype_class(plan, method) -> str:
+    from ._dtypes import compute_dtype
+
+    dt = compute_dtype(plan.result_dtype, method)
+    if dt.kind in "iub":
+        return "int"
+    return "float64" if dt in (np.float64, np.complex128) else "float32"
+
+
+def _transform_cost(m: int) -> float:
+    return m * (math.log2(max(m, 2)) + 2.0 * max(0.0, math.log2(m / (1 << 14))))
+
+
+def _features(plan, method, nx: int, nw: int, threads: int):
+    """(work, parallel threads, tasks) of ``method`` on ``plan`` with batches ``nx``, ``nw``."""
+    from ._engines import fft as F
+
+    B = max(nx, nw)
+    complex_ = plan.result_dtype.kind == "c"
+    out = math.prod(plan.out_shape)
+    if method == "direct":
+        k = math.prod(plan.kernel_shape)
+        rows = out // plan.out_shape[-1]
+        cols = plan.out_shape[-1]
+        tasks = B * rows * (1 if B * rows >= 4 * threads else -(-cols // 4096))
+        border_cols = min(cols, plan.pad_lo[-1] + max(plan.pad_hi[-1], 0))
+        macs = B * out * k
+        border = macs * border_cols / cols
+        work = (macs - border) + 3.0 * border + 0.25 * B * out
+        if complex_:
+            work *= 4.0
+        return work, min(threads, max(tasks, 1)), 0
+    if method == "fft":
+        lengths = F.fft_lengths(plan.in_shape, plan.kernel_shape, plan.out_shape, plan.pad_lo)
+        m = math.prod(lengths)
+        t = (nx + nw + B) * _transform_cost(m) * (2.0 if complex_ else 1.0)
+        work = t + 2.0 * B * m
+        par = threads if (B > 1 or len(lengths) > 1) else 1
+        return work, par, 0
+    # oa
+    block = tuple(F.block_length(k, o) for k, o in zip(plan.kernel_shape, plan.out_shape))
+    tiles = math.prod(-(-o // (m - k + 1)) for m, k, o in zip(block, plan.kernel_shape, plan.out_shape))
+    m = math.prod(block)
+    t = (2 * B * tiles + nw) * _transform_cost(m) * (2.0 if complex_ else 1.0)
+    work = t + 2.0 * B * tiles * m
+    if len(block) == 1:
+        tasks = B * -(-tiles // max(1, F._GROUP_ELEMENTS // m))
+    else:
+        tasks = B * tiles
+    return work, min(threads, tasks), tasks
+
+
+def supported(plan) -> tuple:
+    """The engines that can run ``plan``."""
+    borders = (plan.border,) if isinstance(plan.border, str) else plan.border
+    simple = all(b == "zero" for b in borders) and set(plan.stride) == {1} and set(plan.dilation) == {1}
+    return ("direct", "fft", "oa") if simple else ("direct",)
+
+
+def model_times(plan, nx: int = 1, nw: int = 1, threads: int | None = None) -> dict:
+    """Modelled seconds of every engine that supports ``plan``."""
+    if threads is None:
+        from ._config import get_num_threads
+
+        threads = get_num_threads()
+    consts = constants()
+    times = {}
+    for method in supported(plan):
+        work, par, tasks = _features(plan, method, nx, nw, threads)
+        o, r = consts[method][_dtype_class(plan, method)]
+        times[method] = o + (r * work + _TASK_SECONDS * tasks) / max(par, 1)
+    return times
+
+
+def choose_for_plan(plan, x: np.ndarray, w: np.ndarray) -> str:
+    """The engine ``auto`` runs ``plan`` with (``x``, ``w`` are the face's arrays)."""
+    from ._engines import fft as F
+    from ._plan import with_method
+
+    nx, nw = _batch_counts(plan, x, w)
+    times = model_times(plan, nx, nw)
+    best = min(times, key=times.get)
+    if best != "direct" and plan.result_dtype.kind in "biu":
+        p = with_method(plan, best)
+        if best == "fft":
+            lengths = F.fft_lengths(p.in_shape, p.kernel_shape, p.out_shape, p.pad_lo)
+        else:
+            lengths = tuple(F.block_length(k, o) for k, o in zip(p.kernel_shape, p.out_shape))
+        if not int_fft_exact(x, w, lengths):
+            return "direct"
+    return best
+
+
+def _batch_counts(plan, x, w):
+    batch = [a for a in range(x.ndim) if a not in plan.axes]
+    return math.prod(x.shape[a] for a in batch), math.prod(w.shape[a] for a in batch)
+
+
+def choose_method(in1, in2, mode="full", axes=None, measure=False):
+    """The method ``fastconv.convolve(in1, in2, mode, method='auto', axes=axes)`` uses.
+
+    Like :func:`scipy.signal.choose_conv_method`, for fastconv's engines.
+
+    Parameters
+    ----------
+    in1, in2 : array_like
+        Inputs, as for :func:`fastconv.convolve`.
+    mode : {'full', 'valid', 'same'}, optional
+        As for :func:`fastconv.convolve`.
+    axes : int or sequence of int, optional
+        As for :func:`fastconv.convolve`.
+    measure : bool, optional
+        If True, run every engine that supports the call (after one warm-up
+        run each) and return the fastest with the measured times.
+
+    Returns
+    -------
+    method : {'direct', 'fft', 'oa'}
+        The engine ``method='auto'`` chooses (``measure=False``), or the one
+        that ran fastest (``measure=True``).
+    times : dict
+        Only with ``measure=True``: seconds per method.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For the arguments :func:`fastconv.convolve` refuses.
+
+    See Also
+    --------
+    calibrate : Fit the cost model to this machine.
+    fastconv.convolve
+
+    Notes
+    -----
+    The choice comes from the cost model described in
+    :mod:`fastconv._auto`, with constants from :func:`calibrate` when this
+    machine has been calibrated and measured defaults otherwise.  Integer and
+    bool inputs get an FFT method only when its rounded result is provably
+    exact (see :func:`fastconv.convolve`, Notes).
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> fastconv.choose_method(np.ones(1000), np.ones(3))
+    'direct'
+    >>> fastconv.choose_method(np.ones(1_000_000), np.ones(4095))
+    'oa'
+    """
+    from . import signal
+
+    prep = signal._signal_plan(in1, in2, mode, "auto", axes, convolution=True)
+    if prep is None or prep[3] is None:
+        return ("direct", {}) if measure else "direct"
+    _, a, b, plan, _ = prep
+    if not measure:
+        return plan.method
+    from . import _execute
+    from ._plan import with_method
+
+    times = {}
+    for method in supported(plan):
+        p = with_method(plan, method)
+        _execute.run(p, a, b)
+        t0 = time.perf_counter()
+        _execute.run(p, a, b)
+        times[method] = time.perf_counter() - t0
+    return min(times, key=times.get), times
+
+
+# --------------------------------------------------------------------------
+# constants: defaults, cache file, calibration
+# --------------------------------------------------------------------------
+def _cache_key() -> str:
+    import numba
+
+    from . import __version__
+    from ._config import _cpu_model
+    from ._engines import fft as F
+
+    fft_mod = F.backend().name
+    try:
+        fft_ver = sys.modules[fft_mod.split(".")[0]].__version__
+    except (KeyError, AttributeError):
+        fft_ver = "?"
+    return (
+        f"{_cpu_model()} | fastconv {__version__} | numba {numba.__version__} | "
+        f"numpy {np.__version__} | {fft_mod} {fft_ver}"
+    )
+
+
+def cache_file() -> str:
+    """The per-user calibration file (see ``FASTCONV_CACHE_DIR``)."""
+    from ._config import user_cache_dir
+
+    return os.path.join(user_cache_dir(), "calibration.json")
+
+
+def _read_cache() -> dict:
+    try:
+        with open(cache_file()) as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _valid_constants(entry) -> dict | None:
+    """``entry`` as constants if it has every engine and dtype class with finite numbers."""
+    try:
+        out = {}
+        for method, classes in DEFAULTS.items():
+            out[method] = {}
+            for cls in classes:
+                o, r = entry[method][cls]
+                o, r = float(o), float(r)
+                if not (math.isfinite(o) and math.isfinite(r) and o >= 0 and r > 0):
+                    return None
+                out[method][cls] = (o, r)
+        return out
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def constants() -> dict:
+    """The cost-model constants in use: this machine's calibration, or the defaults."""
+    global _CONSTANTS
+    if _CONSTANTS is None:
+        found = _valid_constants(_read_cache().get(_cache_key()))
+        _CONSTANTS = found if found is not None else DEFAULTS
+    return _CONSTANTS
+
+
+def reset() -> None:
+    """Forget the loaded constants (the cache file is read again on next use)."""
+    global _CONSTANTS
+    _CONSTANTS = None
+
+
+def _calibration_cases():
+    """(engine, dtype class, dtype, n, k, mode) of every timing :func:`calibrate` takes."""
+    cases = []
+    for cls, dt in (("float64", np.float64), ("float32", np.float32)):
+        for n, k in ((4096, 8), (1 << 17, 16), (1 << 17, 64), (1 << 18, 128)):
+            cases.append(("direct", cls, dt, n, k))
+        for n, k in ((2048, 64), (1 << 16, 512), (1 << 18, 1024), (1 << 19, 2048)):
+            cases.append(("fft", cls, dt, n, k))
+        for n, k in ((4096, 64), (1 << 17, 128), (1 << 18, 512), (1 << 19, 2048)):
+            cases.append(("oa", cls, dt, n, k))
+    for n, k in ((4096, 8), (1 << 17, 16), (1 << 17, 64)):
+        cases.append(("direct", "int", np.int64, n, k))
+    return cases
+
+
+def _progress(i: int, total: int, label: str, stream) -> None:
+    if stream is None:
+        return
+    width = 30
+    done = int(width * i / total)
+    stream.write(f"\rcalibrating [{'#' * done}{'.' * (width - done)}] {i}/{total} {label:<24}")
+    if i == total:
+        stream.write("\n")
+    stream.flush()
+
+
+def calibrate(*, repeat: int = 5, progress: bool = True, save: bool = True) -> dict:
+    """Measure the cost-model constants of ``method='auto'`` on this machine.
+
+    Times the engines themselves (not the faces) on a fixed set of 1-D cases
+    (a few seconds in all), fits each engine's overhead and rate per dtype
+    class by least squares, and stores them in the per-user cache file
+    (``$FASTCONV_CACHE_DIR`` or ``$XDG_CACHE_HOME/fastconv``), keyed by CPU
+    model and library versions.  Later processes load them on first use.
+
+    Parameters
+    ----------
+    repeat : int, optional
+        Timings per case; the median is used (default 5).
+    progress : bool, optional
+        Print a progress bar on standard error (default True).
+    save : bool, optional
+        Write the result to the cache file (default True).
+
+    Returns
+    -------
+    constants : dict
+        ``{engine: {dtype class: (overhead seconds, seconds per work unit)}}``.
+
+    Raises
+    ------
+    ValueError
+        If `repeat` is not a positive integer.
+    """
+    import operator
+
+    from . import _execute
+    from ._plan import make_plan
+
+    try:
+        repeat = operator.index(repeat)
+    except TypeError:
+        raise ValueError(f"repeat must be a positive integer; got {repeat!r}") from None
+    if repeat < 1:
+        raise ValueError(f"repeat must be a positive integer; got {repeat!r}")
+    from ._config import get_num_threads
+
+    threads = get_num_threads()
+    cases = _calibration_cases()
+    stream = sys.stderr if progress else None
+    rng = np.random.default_rng(0)
+    samples: dict = {}
+    for i, (method, cls, dt, n, k) in enumerate(cases):
+        _progress(i, len(cases), f"{method} {cls} n={n} k={k}", stream)
+        if dt is np.int64:
+            x = rng.integers(-100, 100, n).astype(dt)
+            w = rng.integers(-100, 100, k).astype(dt)
+        else:
+            x = rng.standard_normal(n).astype(dt)
+            w = rng.standard_normal(k).astype(dt)
+        plan = make_plan(
+            x, w, axes=(0,), pad_lo=(k - 1,), out_shape=(n + k - 1,), result_dtype=dt, method=method
+        )
+        _execute.run(plan, x, w)  # compile / warm up
+        ts = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            _execute.run(plan, x, w)
+            ts.append(time.perf_counter() - t0)
+        work, par, tasks = _features(plan, method, 1, 1, threads)
+        t = float(np.median(ts)) - _TASK_SECONDS * tasks / max(par, 1)
+        samples.setdefault((method, cls), []).append((work / max(par, 1), t))
+    _progress(len(cases), len(cases), "done", stream)
+
+    consts = {m: dict(c) for m, c in DEFAULTS.items()}
+    for (method, cls), pts in samples.items():
+        consts[method][cls] = _fit(pts, DEFAULTS[method][cls])
+    if save:
+        _write_cache(consts)
+    global _CONSTANTS
+    _CONSTANTS = consts
+    return consts
+
+
+def _fit(points, default):
+    """Least-squares ``t = o + r * work`` with ``o >= 0``, ``r > 0``."""
+    a = np.array([[1.0, w] for w, _ in points])
+    t = np.array([t for _, t in points])
+    # Relative errors matter: weight each timing by 1 / t.
+    wts = 1.0 / np.maximum(t, 1e-7)
+    (o, r), *_ = np.linalg.lstsq(a * wts[:, None], t * wts, rcond=None)
+    if not r > 0:
+        return default
+    if o < 0:
+        r = float(np.median([max(tt, 1e-9) / w for w, tt in points]))
+        o = 0.0
+    return (float(o), float(r))
+
+
+def _write_cache(consts) -> None:
+    path = cache_file()
+    data = _read_cache()
+    data[_cache_key()] = {m: {c: list(v) for c, v in cl.items()} for m, cl in consts.items()}
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
