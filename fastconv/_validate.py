@@ -86,3 +86,58 @@ def check_scalar(value, name: str):
     if arr.dtype.kind not in "biufc":
         raise TypeError(f"{name} must be a number; got {value!r}")
     return arr.reshape(()).item()
+
+
+_FILL_CAST = "could not cast `fillvalue` directly to the output type"
+
+
+def check_fillvalue(value, dtype: np.dtype):
+    """``value`` converted to ``dtype`` as ``scipy.signal.convolve2d`` converts its fillvalue.
+
+    Returns a NumPy scalar of ``dtype``.  As scipy: arrays (0-d included) must
+    cast safely to ``dtype``; Python and NumPy scalars are converted by value
+    (``0.75`` becomes ``0`` for integer output) and must fit; one element
+    exactly.  fastconv's own rules: a complex value with real output is
+    accepted only when its imaginary part is 0; strings and None are refused
+    with a TypeError.  Every other failure is a ValueError; all name
+    `fillvalue` and contain scipy's wording where scipy has one.
+    """
+    dtype = np.dtype(dtype)
+    if value is None or isinstance(value, (str, bytes)):
+        raise TypeError(f"fillvalue must be a number; got {value!r}")
+    if not isinstance(value, (int, float, complex, list, tuple, np.generic)):
+        value = np.asarray(value)  # ndarrays and other array objects
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biufc" or not np.can_cast(value.dtype, dtype, "safe"):
+            raise ValueError(
+                f"{_FILL_CAST}: a fillvalue array of dtype {value.dtype} does not cast safely "
+                f"to {dtype}"
+            )
+        arr = value.astype(dtype)
+    else:
+        # Python ints beyond int64 are numbers too (object dtype here).
+        probe = np.asarray(value)
+        if probe.dtype.kind not in "biufcO" or (
+            probe.dtype.kind == "O" and not all(isinstance(v, int) for v in probe.flat)
+        ):
+            raise TypeError(f"fillvalue must be a number; got {value!r}")
+        if probe.dtype.kind == "c" and dtype.kind != "c":
+            if np.any(probe.imag != 0):
+                raise ValueError(
+                    f"{_FILL_CAST}: fillvalue {value!r} is complex but the output dtype is {dtype}"
+                )
+            value = probe.real
+        try:
+            arr = np.array(value, dtype=dtype)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ValueError(f"{_FILL_CAST}: fillvalue {value!r} as {dtype}: {exc}") from None
+    if arr.size == 0:
+        raise ValueError(
+            f"fillvalue cannot be empty; got shape {arr.shape} (`fillvalue` cannot be an empty array.)"
+        )
+    if arr.size != 1:
+        raise ValueError(
+            f"fillvalue must be scalar or an array with one element; got shape {arr.shape} "
+            "(`fillvalue` must be scalar or an array with one element.)"
+        )
+    return arr.reshape(())[()]

@@ -18,7 +18,7 @@ from ._validate import (
     check_choice,
     check_not_empty,
     check_same_ndim,
-    check_scalar,
+    check_fillvalue,
     normalize_axes,
 )
 
@@ -31,6 +31,7 @@ _METHOD_HINT = "Acceptable method flags are 'auto', 'direct', 'fft', or 'oa'."
 # scipy.signal.convolve2d boundary names -> plan border rules
 _BOUNDARIES = {
     "fill": "constant",
+    "pad": "constant",
     "wrap": "wrap",
     "circular": "wrap",
     "symm": "symmetric",
@@ -400,15 +401,18 @@ def convolve2d(in1, in2, mode="full", boundary="fill", fillvalue=0):
         Second 2-D input.
     mode : {'full', 'valid', 'same'}, optional
         As in :func:`convolve`.
-    boundary : {'fill', 'wrap', 'circular', 'symm', 'symmetric'}, optional
-        How `in1` is extended beyond its edges: ``'fill'`` with `fillvalue`
-        (default), ``'wrap'`` / ``'circular'`` periodically, ``'symm'`` /
+    boundary : {'fill', 'pad', 'wrap', 'circular', 'symm', 'symmetric'}, optional
+        How `in1` is extended beyond its edges: ``'fill'`` (or ``'pad'``)
+        with `fillvalue` (default), ``'wrap'`` / ``'circular'`` periodically, ``'symm'`` /
         ``'symmetric'`` by mirroring with the edge sample repeated
         (``d c b a | a b c d | d c b a``).  The extension is virtual: no padded
         copy of `in1` is made.
     fillvalue : scalar, optional
-        Value outside `in1` for ``boundary='fill'`` (default 0).  It is cast
-        to the result dtype; a complex value with real inputs is an error.
+        Value outside `in1` for ``boundary='fill'`` (default 0); ignored for
+        the other boundaries.  It is converted to the result dtype as scipy
+        converts it: an array must cast safely (``numpy.can_cast``), a scalar
+        is converted by value and must fit; a complex value with real inputs
+        is an error unless its imaginary part is 0.
 
     Returns
     -------
@@ -419,8 +423,8 @@ def convolve2d(in1, in2, mode="full", boundary="fill", fillvalue=0):
     ------
     ValueError
         If the inputs are not both 2-D or are empty, or for an unknown `mode`
-        or `boundary`, or a `fillvalue` that is not a scalar or that is
-        complex with real inputs.
+        or `boundary`, or a `fillvalue` that is not one number or does not
+        convert to the result dtype.
     TypeError
         For non-numeric dtypes or arrays on a GPU.
 
@@ -459,7 +463,7 @@ def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0):
         is centred as :func:`scipy.signal.correlate2d` centres it (output
         ``i`` is full output ``i + K // 2``), which differs by one sample from
         :func:`correlate`.
-    boundary : {'fill', 'wrap', 'circular', 'symm', 'symmetric'}, optional
+    boundary : {'fill', 'pad', 'wrap', 'circular', 'symm', 'symmetric'}, optional
         As in :func:`convolve2d`.
     fillvalue : scalar, optional
         As in :func:`convolve2d`.
@@ -506,15 +510,11 @@ def _signal_2d(in1, in2, mode, boundary, fillvalue, *, convolution):
         )
     check_choice(mode, "mode", _MODES, _MODE_HINT)
     check_choice(boundary, "boundary", tuple(_BOUNDARIES), _BOUNDARY_HINT)
-    fill = check_scalar(fillvalue, "fillvalue")
     rdt = result_dtype(a, b)
-    if isinstance(fill, complex) and rdt.kind != "c":
-        if fill.imag != 0:
-            raise ValueError(
-                f"fillvalue {fillvalue!r} is complex but the inputs are real ({rdt}); "
-                "could not cast `fillvalue` directly to the output type"
-            )
-        fill = fill.real
+    border = _BOUNDARIES[boundary]
+    # As scipy, `fillvalue` is converted to the result dtype (and checked)
+    # only for the 'fill' boundary; the other boundaries ignore it.
+    fill = check_fillvalue(fillvalue, rdt) if border == "constant" else 0
     check_not_empty(a, "in1")
     check_not_empty(b, "in2")
 
@@ -522,7 +522,6 @@ def _signal_2d(in1, in2, mode, boundary, fillvalue, *, convolution):
     swapped = mode == "valid" and _valid_swap_needed(a, b, axes)
     if swapped:
         a, b = b, a
-    border = _BOUNDARIES[boundary]
     if border == "constant" and fill == 0:
         border = "zero"
     pad_lo, out_shape = signal_padding(

@@ -57,3 +57,119 @@ def test_zero_dim_torch_inputs_give_a_zero_dim_tensor():
     assert got.item() == 12
     got = fastconv.correlate(torch.tensor(2j), torch.tensor(3j))
     assert got.shape == () and got.item() == 6
+
+
+# --- convolve2d / correlate2d: boundary names --------------------------------------
+
+
+@pytest.mark.parametrize("op", ["convolve2d", "correlate2d"])
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+def test_pad_is_an_alias_of_fill(op, mode):
+    a = np.arange(12).reshape(3, 4)
+    v = np.array([[1, 2], [3, 4], [5, 6]])
+    expected = getattr(scipy.signal, op)(a, v, mode, "pad", 2)
+    got = getattr(fastconv, op)(a, v, mode, "pad", 2)
+    assert got.dtype == expected.dtype
+    np.testing.assert_array_equal(got, expected)  # integers: exact
+
+
+# --- fillvalue: converted as scipy converts it --------------------------------------
+
+_FILL_OK = [0.75, 1.5, -3, 2, True, np.float64(1.5), np.float32(2.5), np.int64(2),
+            np.int8(-1), np.uint8(3), np.array(2), np.array([2]), np.array(2.5),
+            np.array([[1.5]]), [[2]], np.nan, np.inf, 2**63, 2**64 - 1, 2**70, 300, -1.5]
+
+
+def _outcome(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return fn(*args, **kwargs)
+        except ValueError as exc:
+            return exc
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("fill", _FILL_OK, ids=repr)
+@pytest.mark.parametrize("op", ["convolve2d", "correlate2d"])
+def test_fillvalue_conversion_matches_scipy(op, fill, dtype):
+    # Every output element of this 'full' call reads outside in1, so the
+    # result shows the converted fill value; an error must be a ValueError
+    # that names the parameter.
+    a = np.arange(1, 7).reshape(2, 3).astype(dtype)
+    v = np.ones((2, 2), dtype)
+    expected = _outcome(getattr(scipy.signal, op), a, v, "full", "fill", fill)
+    if isinstance(expected, ValueError):
+        with pytest.raises(ValueError, match="fillvalue"):
+            getattr(fastconv, op)(a, v, "full", "fill", fill)
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # nan / inf in the sums
+        got = getattr(fastconv, op)(a, v, "full", "fill", fill)
+    assert got.dtype == expected.dtype
+    # Exact: integer-valued inputs, dyadic or integer fill values, <= 4 terms.
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize(
+    "fill,dtype",
+    [
+        (np.array([2.5]), np.float32),  # float64 array -> float32 is not a safe cast
+        (np.array(2), np.complex64),  # int64 array -> complex64 neither
+        (np.array([2.7]), np.int64),
+        (300, np.uint8),  # a Python int that does not fit
+        (-3, np.uint8),
+        (np.nan, np.int64),
+        (np.inf, np.int8),
+        (2**64, np.uint64),
+        (1j, np.float64),
+    ],
+    ids=repr,
+)
+def test_fillvalue_that_scipy_cannot_cast_raises_with_scipys_wording(fill, dtype):
+    a = np.ones((2, 2), dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ValueError, match="could not cast `fillvalue` directly to the output type"):
+            scipy.signal.convolve2d(a, a, fillvalue=fill)
+    with pytest.raises(ValueError, match="could not cast `fillvalue` directly to the output type"):
+        fastconv.convolve2d(a, a, fillvalue=fill)
+
+
+def test_fillvalue_shape_errors_use_scipys_wording():
+    with pytest.raises(ValueError, match="`fillvalue` must be scalar or an array with one element"):
+        fastconv.convolve2d([[1]], [[1, 2]], fillvalue=[1, 2])
+    with pytest.raises(ValueError, match="`fillvalue` cannot be an empty array"):
+        fastconv.correlate2d([[1]], [[1, 2]], fillvalue=[])
+
+
+def test_fillvalue_is_not_a_string_or_none():
+    # fastconv's rule: scipy happens to accept numeric strings ('3') and None
+    # (as NaN for float output) through NumPy's coercion; fastconv refuses
+    # them as non-numbers.
+    for fill in ("3", b"3", None, "x"):
+        with pytest.raises(TypeError, match="fillvalue must be a number"):
+            fastconv.convolve2d(np.ones((2, 2)), np.ones((2, 2)), fillvalue=fill)
+
+
+@pytest.mark.parametrize("boundary", ["wrap", "circular", "symm", "symmetric"])
+@pytest.mark.parametrize("fill", [[1, 2], [], "x", 1j, 2**70])
+def test_fillvalue_is_ignored_by_the_other_boundaries(boundary, fill):
+    # scipy converts and checks fillvalue only for boundary='fill'.
+    a = np.arange(12).reshape(3, 4)
+    v = np.array([[1, -1], [2, 0]])
+    for op in ("convolve2d", "correlate2d"):
+        expected = getattr(scipy.signal, op)(a, v, "same", boundary, fill)
+        got = getattr(fastconv, op)(a, v, "same", boundary, fill)
+        assert got.dtype == expected.dtype
+        np.testing.assert_array_equal(got, expected)  # integers: exact
+
+
+@pytest.mark.parametrize("fill", [2**63, 2**64 - 1])
+def test_uint64_fillvalue_beyond_int64(fill):
+    a = np.arange(4, dtype=np.uint64).reshape(2, 2)
+    v = np.ones((1, 2), np.uint64)
+    expected = scipy.signal.convolve2d(a, v, fillvalue=fill)
+    got = fastconv.convolve2d(a, v, fillvalue=fill)
+    assert got.dtype == np.uint64
+    np.testing.assert_array_equal(got, expected)  # modulo 2**64, as scipy
