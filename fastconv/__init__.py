@@ -6,6 +6,11 @@ The signal-processing face (``scipy.signal`` semantics) is re-exported here::
     fastconv.convolve(a, v)        # like scipy.signal.convolve / numpy.convolve
     fastconv.correlate(a, v)       # cross-correlation: no flip, conj(v)
 
+The image-filtering face (``scipy.ndimage`` semantics) is the submodule
+``fastconv.ndimage``::
+
+    fastconv.ndimage.correlate(image, kernel, mode="reflect")
+
 Importing fastconv compiles nothing: Numba kernels are compiled (or loaded
 from the on-disk cache) on first use.
 """
@@ -13,6 +18,7 @@ from the on-disk cache) on first use.
 from ._config import get_num_threads, set_num_threads
 from ._auto import calibrate, choose_method
 from .signal import convolve, convolve2d, correlate, correlate2d, fftconvolve, oaconvolve
+from . import ndimage
 
 __version__ = "0.1.0"
 
@@ -28,4 +34,5 @@ __all__ = [
     "calibrate",
     "get_num_threads",
     "set_num_threads",
+    "ndimage",
 ]

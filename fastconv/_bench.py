@@ -192,6 +192,77 @@ def batched_cases(quick: bool, threads: int) -> list[Case]:
     return cases
 
 
+def ndimage_cases(quick: bool, threads: int) -> list[Case]:
+    """The ndimage issue's grid: 2-D reflect filters, a separable Gaussian, a 3-D volume."""
+    from . import ndimage
+
+    size = 512 if quick else 2048
+    cases = []
+    for k in (3, 5, 7, 15, 31):
+        def setup(k=k):
+            rng = np.random.default_rng(3)
+            img = rng.standard_normal((size, size)).astype(np.float32)
+            ker = rng.standard_normal((k, k)).astype(np.float32)
+            out = np.empty_like(img)
+            anchors = {}
+            cv2 = _cv2(threads)
+            if cv2 is not None:
+                anchors["cv2.filter2D(BORDER_REFLECT)"] = lambda: cv2.filter2D(
+                    img, -1, ker, borderType=cv2.BORDER_REFLECT)
+            ndi = _optional("scipy.ndimage")
+            if ndi is not None and (not quick or k <= 15):
+                anchors["scipy.ndimage.correlate"] = lambda: ndi.correlate(img, ker, mode="reflect")
+            return {"fastconv": lambda: ndimage.correlate(img, ker, mode="reflect"),
+                    "anchors": anchors, "floor": lambda: np.copyto(out, img)}
+
+        cases.append(Case("ndimage", f"float32 {size}x{size} {k}x{k} reflect", setup,
+                          2.0 * size * size * k * k,
+                          "<= 0.1x scipy.ndimage.correlate, <= 1.0x cv2.filter2D"))
+
+    gsize = 1024 if quick else 4096
+
+    def gaussian():
+        rng = np.random.default_rng(4)
+        img = rng.standard_normal((gsize, gsize)).astype(np.float32)
+        t = np.arange(-15, 16)
+        g = np.exp(-0.5 * (t / 5.0) ** 2)
+        g /= g.sum()
+        ker = np.outer(g, g).astype(np.float32)
+        out = np.empty_like(img)
+        anchors = {}
+        ndi = _optional("scipy.ndimage")
+        if ndi is not None:
+            anchors["scipy.ndimage.gaussian_filter"] = lambda: ndi.gaussian_filter(
+                img, 5.0, mode="reflect", truncate=3.0)
+        cv2 = _cv2(threads)
+        if cv2 is not None:
+            anchors["cv2.sepFilter2D"] = lambda: cv2.sepFilter2D(
+                img, -1, g.astype(np.float32), g.astype(np.float32), borderType=cv2.BORDER_REFLECT)
+        return {"fastconv": lambda: ndimage.correlate(img, ker, mode="reflect"),
+                "anchors": anchors, "floor": lambda: np.copyto(out, img)}
+
+    cases.append(Case("ndimage", f"float32 {gsize}x{gsize} Gaussian 31x31 (separable)", gaussian,
+                      2.0 * gsize * gsize * 62, "<= 0.5x scipy.ndimage.gaussian_filter"))
+
+    vsize = 64 if quick else 256
+
+    def volume():
+        rng = np.random.default_rng(5)
+        vol = rng.standard_normal((vsize,) * 3).astype(np.float32)
+        ker = rng.standard_normal((5, 5, 5)).astype(np.float32)
+        out = np.empty_like(vol)
+        anchors = {}
+        ndi = _optional("scipy.ndimage")
+        if ndi is not None:
+            anchors["scipy.ndimage.convolve"] = lambda: ndi.convolve(vol, ker)
+        return {"fastconv": lambda: ndimage.convolve(vol, ker), "anchors": anchors,
+                "floor": lambda: np.copyto(out, vol)}
+
+    cases.append(Case("ndimage", f"float32 {vsize}^3 5x5x5 reflect", volume, 2.0 * vsize**3 * 125,
+                      "<= 0.1x scipy.ndimage.convolve"))
+    return cases
+
+
 def contributed_cases() -> list[Case]:
     """Cases other fastconv modules contribute as a module-level ``CASES`` list.
 
@@ -214,7 +285,7 @@ def contributed_cases() -> list[Case]:
 def standard_cases(quick: bool = False, threads: int | None = None) -> list[Case]:
     threads = threads or _threads()
     return (signal_1d_cases(quick) + image_2d_cases(quick, threads) + batched_cases(quick, threads)
-            + contributed_cases())
+            + ndimage_cases(quick, threads) + contributed_cases())
 
 
 # --- running and reporting -------------------------------------------------------------

@@ -117,7 +117,9 @@ def make_plan(
     flip: bool = False,
     conj: bool = False,
     method: str = "direct",
+    compute=None,
 ) -> Plan:
+    """Build a :class:`Plan`; ``compute`` overrides the compute dtype the result dtype implies."""
     n = len(axes)
     return Plan(
         axes=tuple(axes),
@@ -132,7 +134,7 @@ def make_plan(
         flip=flip,
         conj=conj and np.dtype(result_dtype).kind == "c",
         result_dtype=np.dtype(result_dtype),
-        compute_dtype=compute_dtype(np.dtype(result_dtype), method),
+        compute_dtype=np.dtype(compute) if compute is not None else compute_dtype(np.dtype(result_dtype), method),
         method=method,
     )
 

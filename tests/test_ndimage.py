@@ -1,0 +1,363 @@
+"""The scipy.ndimage face: correlate, convolve, correlate1d, convolve1d, separate.
+
+Oracles: scipy.ndimage itself, and ``reference.primitive`` on an input that
+``numpy.pad`` really extends (reflect = np.pad 'symmetric', mirror = np.pad
+'reflect', nearest = 'edge', wrap = 'wrap').  Integer outputs must equal
+scipy's exactly (truncation and wrap-around included); float64 results lie
+within the rounding bound of a sum of products, float32 ones (summed in
+float32 here, in float64 by scipy) within the float32 bound.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import reference as ref
+from fastconv import ndimage
+from fastconv._dtypes import cast_like_c
+from kinds import ARRAY_KINDS, as_numpy, is_kind, to_kind
+
+MODES = ["reflect", "constant", "nearest", "mirror", "wrap", "grid-mirror", "grid-constant", "grid-wrap"]
+PAD = {"reflect": "symmetric", "grid-mirror": "symmetric", "mirror": "reflect", "nearest": "edge",
+       "wrap": "wrap", "grid-wrap": "wrap", "constant": "constant", "grid-constant": "constant"}
+
+
+def oracle(x, w, mode, cval, origin, convolution=False):
+    """scipy.ndimage's definition from a really padded input (real data, float64 sums)."""
+    x = np.asarray(x, np.float64)
+    w = np.asarray(w, np.float64)
+    origins = [origin] * x.ndim if np.isscalar(origin) else list(origin)
+    if convolution:
+        w = ref.flip(w)
+        origins = [-o - (1 - k % 2) for o, k in zip(origins, w.shape)]
+    shift = [k // 2 + o for k, o in zip(w.shape, origins)]
+    return ref.primitive(x, w, pad_lo=shift, out_shape=x.shape, stride=[1] * x.ndim,
+                         dilation=[1] * x.ndim, border=PAD[mode], cval=cval)
+
+
+def check_float(got, expected, x, w, mode, cval, origin, convolution=False):
+    magnitude = np.abs(oracle(np.abs(x), np.abs(w), mode, abs(cval), origin, convolution))
+    ref.assert_close(got, expected, magnitude, np.asarray(w).size, np.asarray(got).dtype)
+
+
+# --- the background document's example ---------------------------------------------
+
+IMAGE = np.array(
+    [[1, 1, 1, 0, 0], [0, 1, 1, 1, 0], [0, 0, 1, 1, 1], [0, 0, 1, 1, 0], [0, 1, 1, 0, 0]]
+)
+KERNEL = np.array([[1, 0, 1], [0, 1, 0], [1, 0, 1]])
+
+
+def test_worked_2d_example():
+    out = ndimage.correlate(IMAGE, KERNEL, mode="constant")
+    np.testing.assert_array_equal(out[1:-1, 1:-1], [[4, 3, 4], [2, 4, 3], [2, 3, 4]])
+    np.testing.assert_array_equal(out, ndi.correlate(IMAGE, KERNEL, mode="constant"))
+    # The kernel is symmetric under the flip, so convolve agrees here...
+    np.testing.assert_array_equal(ndimage.convolve(IMAGE, KERNEL, mode="constant"), out)
+    # ...and differs for an asymmetric one.
+    sobel = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]])
+    assert not np.array_equal(ndimage.convolve(IMAGE, sobel), ndimage.correlate(IMAGE, sobel))
+    np.testing.assert_array_equal(ndimage.convolve(IMAGE, sobel), ndi.convolve(IMAGE, sobel))
+
+
+# --- every mode, origin and dimension against both oracles ------------------------------
+
+SHAPES = [((9, 11), (3, 3)), ((9, 11), (4, 2)), ((3, 4), (5, 6)), ((1, 6), (3, 3)), ((2, 2), (7, 5)),
+          ((13,), (4,)), ((5, 6, 7), (3, 2, 4))]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("shape,kshape", SHAPES)
+@pytest.mark.parametrize("op", ["correlate", "convolve"])
+def test_modes_and_origins(rng, op, shape, kshape, mode):
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal(kshape)
+    conv = op == "convolve"
+    for origin in [0, tuple(-(k // 2) for k in kshape), tuple((k - 1) // 2 for k in kshape)]:
+        got = getattr(ndimage, op)(x, w, mode=mode, cval=1.25, origin=origin)
+        expected = getattr(ndi, op)(x, w, mode=mode, cval=1.25, origin=origin)
+        assert got.dtype == expected.dtype == np.float64
+        check_float(got, oracle(x, w, mode, 1.25, origin, conv), x, w, mode, 1.25, origin, conv)
+        check_float(got, expected, x, w, mode, 1.25, origin, conv)
+
+
+@pytest.mark.parametrize(
+    "dtype", [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64, np.uint64, np.bool_]
+)
+@pytest.mark.parametrize("mode", ["reflect", "constant", "wrap"])
+def test_integer_outputs_truncate_and_wrap_like_scipy(rng, dtype, mode):
+    x = rng.integers(0, 2, (12, 10)).astype(dtype) if dtype == np.bool_ else (
+        rng.integers(0, 100, (12, 10)).astype(dtype))
+    # Integer weights keep every float64 sum exact, so truncation is
+    # deterministic; large weights push int8 / uint8 results past their range.
+    w = rng.integers(-40, 40, (3, 4)).astype(np.float64)
+    for op in ("correlate", "convolve"):
+        got = getattr(ndimage, op)(x, w, mode=mode, cval=3)
+        expected = getattr(ndi, op)(x, w, mode=mode, cval=3)
+        assert got.dtype == expected.dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_int8_wraps_and_unsigned_negative_wraps_like_scipy():
+    np.testing.assert_array_equal(ndimage.correlate1d(np.array([100, 100, 100], np.int8), [2, 2, 2]),
+                                  [88, 88, 88])
+    np.testing.assert_array_equal(
+        ndimage.correlate1d(np.array([1, 1, 1], np.uint8), [-1.5, 0, 0]), [255, 255, 255]
+    )
+
+
+def test_the_c_conversion_rule_against_scipy():
+    # scipy writes each float64 sum with a C cast; an identity filter shows it.
+    values = np.array([600.0, -3, -1.5, 1.5, 6e9, -6e9, np.nan, np.inf, -np.inf, 1.5 * 2.0**63, 3 * 2.0**64,
+                       -(2.0**63), 3 * 2.0**62, 1e300, 255.9, -0.5, 256, 2.0**64, 2.0**63, 2**31 - 0.5,
+                       -(2**31) - 0.5, 65535.5])
+    for dtype in (np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64, np.uint64, np.bool_):
+        expected = ndi.correlate1d(values, [1.0], output=dtype)
+        np.testing.assert_array_equal(cast_like_c(values, np.dtype(dtype)), expected, err_msg=str(dtype))
+        np.testing.assert_array_equal(ndimage.correlate1d(values, [1.0], output=dtype), expected)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "constant", "mirror"])
+def test_float32_is_summed_in_float32_within_its_rounding(rng, mode):
+    x = rng.standard_normal((40, 37)).astype(np.float32)
+    w = rng.standard_normal((5, 4)).astype(np.float32)
+    got = ndimage.correlate(x, w, mode=mode, cval=0.5)
+    assert got.dtype == np.float32
+    check_float(got, oracle(x, w, mode, 0.5, 0), x, w, mode, 0.5, 0)
+    check_float(got, ndi.correlate(x, w, mode=mode, cval=0.5), x, w, mode, 0.5, 0)
+
+
+def test_float16_is_accepted(rng):
+    # A deliberate difference: scipy.ndimage refuses float16.
+    x = rng.standard_normal((10, 10)).astype(np.float16)
+    w = rng.standard_normal((3, 3))
+    got = ndimage.correlate(x, w)
+    assert got.dtype == np.float16
+    expected = oracle(x, w, "reflect", 0, 0)
+    check_float(got, expected.astype(np.float16), x, w, "reflect", 0, 0)
+
+
+@pytest.mark.parametrize("op", ["correlate", "convolve"])
+def test_complex_inputs_and_weights(rng, op):
+    x = rng.standard_normal((8, 9)) + 1j * rng.standard_normal((8, 9))
+    w = rng.standard_normal((3, 2)) + 1j * rng.standard_normal((3, 2))
+    for xi, wi in [(x, w), (x.real, w), (x, w.real)]:
+        got = getattr(ndimage, op)(xi, wi, mode="constant", cval=0)
+        expected = getattr(ndi, op)(xi, wi, mode="constant", cval=0)
+        assert got.dtype == expected.dtype
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12 * np.abs(wi).sum())
+    # Complex cval with complex input: the real and imaginary parts pad apart.
+    got = getattr(ndimage, op)(x, w, mode="constant", cval=1 - 2j)
+    expected = getattr(ndi, op)(x, w, mode="constant", cval=1 - 2j)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-11)
+    with pytest.raises(ValueError, match="complex-valued cval"):
+        getattr(ndimage, op)(x.real, w, mode="constant", cval=1j)
+
+
+# --- the 1-D functions --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 7, 12])
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_1d_functions(rng, mode, k, axis):
+    x = rng.standard_normal((6, 9))
+    w = rng.standard_normal(k)
+    for origin in {0, -(k // 2), (k - 1) // 2}:
+        for op in ("correlate1d", "convolve1d"):
+            got = getattr(ndimage, op)(x, w, axis=axis, mode=mode, cval=-2.0, origin=origin)
+            expected = getattr(ndi, op)(x, w, axis=axis, mode=mode, cval=-2.0, origin=origin)
+            np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13 * (np.abs(w).sum() + 2))
+
+
+def test_1d_docstring_examples_match_scipy():
+    a = [2, 8, 0, 4, 1, 9, 9, 0]
+    np.testing.assert_array_equal(ndimage.correlate1d(a, [1, 3]), ndi.correlate1d(a, [1, 3]))
+    np.testing.assert_array_equal(ndimage.convolve1d(a, [1, 3]), ndi.convolve1d(a, [1, 3]))
+
+
+def test_axes_and_per_axis_modes(rng):
+    x = rng.standard_normal((5, 6, 7))
+    w = rng.standard_normal((3, 4))
+    got = ndimage.correlate(x, w, axes=(0, 2), mode="mirror", origin=(1, -1))
+    expected = ndi.correlate(x, w, axes=(0, 2), mode="mirror", origin=(1, -1))
+    np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)
+    # One mode per axis is an extension; it equals filtering axis by axis
+    # with a separable kernel.
+    u, v = rng.standard_normal(3), rng.standard_normal(4)
+    y = rng.standard_normal((9, 8))
+    got = ndimage.correlate(y, np.outer(u, v), mode=["wrap", "nearest"])
+    axis_by_axis = ndi.correlate1d(ndi.correlate1d(y, u, axis=0, mode="wrap"), v, axis=1, mode="nearest")
+    np.testing.assert_allclose(got, axis_by_axis, rtol=1e-12, atol=1e-12)
+
+
+# --- separable kernels ---------------------------------------------------------------
+
+
+def test_separate_finds_exact_integer_factors():
+    sobel = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]])
+    [(u, v)] = ndimage.separate(sobel)
+    np.testing.assert_array_equal(np.outer(u, v), sobel)
+    box = np.ones((3, 4, 5))
+    [factors] = ndimage.separate(box)
+    np.testing.assert_array_equal(np.multiply.outer(np.multiply.outer(*factors[:2]), factors[2]), box)
+
+
+def test_separate_low_rank_and_full_rank(rng):
+    k = np.outer(rng.standard_normal(7), rng.standard_normal(7)) + np.outer(rng.standard_normal(7),
+                                                                          rng.standard_normal(7))
+    terms = ndimage.separate(k)
+    assert len(terms) == 2
+    np.testing.assert_allclose(sum(np.outer(a, b) for a, b in terms), k, rtol=0, atol=1e-13 * np.abs(k).max())
+    assert len(ndimage.separate(rng.standard_normal((5, 5)))) == 5
+    with pytest.raises(ValueError, match="not an outer product"):
+        ndimage.separate(rng.standard_normal((3, 3, 3)))
+    with pytest.raises(ValueError, match="non-empty"):
+        ndimage.separate(np.ones((0, 3)))
+    with pytest.raises(ValueError, match="real"):
+        ndimage.separate(np.ones((2, 2)) * 1j)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint8, np.int16])
+def test_separable_path_matches_scipy(rng, mode, dtype):
+    # 9x9 outer products take the separable path (18 < 81 multiply-adds).
+    x = (rng.standard_normal((40, 33)) * 50).astype(dtype)
+    if dtype in (np.uint8, np.int16):
+        u = rng.integers(-3, 4, 9).astype(float)  # exact factors keep integer sums exact
+        v = rng.integers(-3, 4, 9).astype(float)
+    else:
+        u, v = rng.standard_normal(9), rng.standard_normal(9)
+    w = np.outer(u, v)
+    for op in ("correlate", "convolve"):
+        got = getattr(ndimage, op)(x, w, mode=mode, cval=2.0, origin=(1, -2))
+        expected = getattr(ndi, op)(x, w, mode=mode, cval=2.0, origin=(1, -2))
+        assert got.dtype == expected.dtype
+        if np.dtype(dtype).kind in "iu":
+            np.testing.assert_array_equal(got, expected)
+        else:
+            # Separable sums round differently from direct ones: the bound of
+            # a sum of 9 + 9 products applies to each pass.
+            check_float(got, expected, x, w, mode, 2.0, (1, -2), op == "convolve")
+
+
+def test_gaussian_kernel_matches_gaussian_filter(rng):
+    x = rng.standard_normal((64, 64)).astype(np.float32)
+    sigma, radius = 5.0, 15
+    t = np.arange(-radius, radius + 1)
+    g = np.exp(-0.5 * t**2 / sigma**2)
+    g /= g.sum()
+    got = ndimage.correlate(x, np.outer(g, g), mode="reflect")
+    expected = ndi.gaussian_filter(x, sigma, mode="reflect", truncate=radius / sigma)
+    # float32 rounding of 31 + 31 terms of weight at most 1 each pass.
+    np.testing.assert_allclose(got, expected, rtol=0, atol=2 * 62 * np.finfo(np.float32).eps * np.abs(x).max())
+
+
+# --- output argument, array kinds, empty input ---------------------------------------------
+
+
+def test_output_argument(rng):
+    x = rng.standard_normal((6, 7))
+    w = rng.standard_normal((3, 3))
+    out = np.empty((6, 7), np.float32)
+    result = ndimage.correlate(x, w, output=out)
+    assert result is out
+    np.testing.assert_allclose(out, ndi.correlate(x, w, output=np.float32), rtol=1e-6, atol=1e-6)
+    assert ndimage.correlate(x, w, output=np.int16).dtype == np.int16
+    assert ndimage.correlate(x, w, output="float32").dtype == np.float32
+    # In place: input and output may be the same array, as in scipy.
+    y = x.copy()
+    ndimage.correlate(y, w, output=y)
+    np.testing.assert_allclose(y, ndi.correlate(x, w), rtol=1e-13, atol=1e-13)
+    with pytest.warns(UserWarning, match="promoting specified output dtype to complex"):
+        assert ndimage.correlate(x, w + 1j, output=np.float64).dtype == np.complex128
+
+
+@pytest.mark.parametrize("kind", ARRAY_KINDS)
+def test_array_kinds(rng, kind):
+    x = rng.standard_normal((10, 12)).astype(np.float32)
+    w = rng.standard_normal((3, 3)).astype(np.float32)
+    out = ndimage.convolve(to_kind(kind, x), to_kind(kind, w), mode="nearest")
+    assert is_kind(kind, out)
+    check_float(as_numpy(out), ndi.convolve(x, w, mode="nearest"), x, w, "nearest", 0, 0, True)
+
+
+def test_empty_input_gives_empty_output():
+    out = ndimage.correlate(np.ones((0, 3)), np.ones((1, 3)))
+    assert out.shape == (0, 3)
+    np.testing.assert_array_equal(out, ndi.correlate(np.ones((0, 3)), np.ones((1, 3))))
+
+
+# --- bad input --------------------------------------------------------------------
+
+
+def test_bad_arguments_raise_scipy_kind_of_error():
+    x = np.ones((4, 4))
+    with pytest.raises(RuntimeError, match=r"weights.ndim \(1\) must match len\(axes\) \(2\)"):
+        ndimage.correlate(x, np.ones(3))
+    with pytest.raises(ValueError, match="weights.ndim"):
+        ndimage.correlate(x, np.ones(3))
+    with pytest.raises(RuntimeError, match=r"mode must be one of .*'bad'"):
+        ndimage.correlate(x, np.ones((3, 3)), mode="bad")
+    with pytest.raises(ValueError, match="Invalid origin"):
+        ndimage.correlate(x, np.ones((3, 3)), origin=2)
+    with pytest.raises(ValueError, match="Invalid origin"):
+        ndimage.convolve1d(x, np.ones(4), origin=-3)
+    with pytest.raises(RuntimeError, match="output shape not correct"):
+        ndimage.correlate(x, np.ones((3, 3)), output=np.ones((2, 2)))
+    with pytest.raises(RuntimeError, match="sequence argument must have length"):
+        ndimage.correlate(x, np.ones((3, 3)), origin=[0, 0, 0])
+    with pytest.raises(RuntimeError, match="no filter weights given"):
+        ndimage.correlate1d(x, np.ones((2, 2)))
+    with pytest.raises(RuntimeError, match="weights cannot be empty"):
+        ndimage.correlate(x, np.ones((0, 3)))
+    with pytest.raises(RuntimeError, match="output must have a complex dtype"):
+        ndimage.correlate(x, np.ones((3, 3)) * 1j, output="float64")
+    with pytest.raises(TypeError, match="input must have a boolean"):
+        ndimage.correlate(np.array([["a"]]), np.ones((1, 1)))
+    with pytest.raises(ValueError, match="out of range"):
+        ndimage.correlate(x, np.ones(3), axes=5)
+    with pytest.raises(ValueError, match="out of range"):
+        ndimage.correlate1d(x, np.ones(3), axis=2)
+    with pytest.raises(ValueError, match="axes must be unique"):
+        ndimage.correlate(x, np.ones((3, 3)), axes=(0, -2))
+    with pytest.raises(TypeError, match="cval must be a number"):
+        ndimage.correlate(x, np.ones((3, 3)), cval="x")
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    shape=st.lists(st.integers(1, 7), min_size=1, max_size=3),
+    data=st.data(),
+)
+def test_random_against_scipy(shape, data):
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    kshape = [data.draw(st.integers(1, 6)) for _ in shape]
+    mode = data.draw(st.sampled_from(MODES))
+    origin = [data.draw(st.integers(-(k // 2), (k - 1) // 2)) for k in kshape]
+    op = data.draw(st.sampled_from(["correlate", "convolve"]))
+    x = rng.integers(-50, 50, shape).astype(np.int32)
+    w = rng.integers(-5, 5, kshape).astype(np.float64)
+    got = getattr(ndimage, op)(x, w, mode=mode, cval=7, origin=origin)
+    np.testing.assert_array_equal(got, getattr(ndi, op)(x, w, mode=mode, cval=7, origin=origin))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_low_rank_kernel_matches_scipy(rng, dtype):
+    # Rank 2, 15x15: two separable filters (2 * 30 multiply-adds) beat 225.
+    k = np.outer(rng.standard_normal(15), rng.standard_normal(15)) + np.outer(
+        rng.standard_normal(15), rng.standard_normal(15))
+    assert len(ndimage.separate(k)) == 2
+    x = rng.standard_normal((50, 47)).astype(dtype)
+    got = ndimage.correlate(x, k, mode="mirror")
+    expected = ndi.correlate(x, k, mode="mirror")
+    assert got.dtype == dtype
+    # Each of the 2 terms is a sum of 15 + 15 products: bound as for 2 * 30
+    # terms, plus the decomposition's own error (8 * 15 * eps64 of max|k|).
+    magnitude = np.abs(oracle(np.abs(x), np.abs(k), "mirror", 0, 0))
+    bound = 2 * 60 * np.finfo(dtype).eps * magnitude + 8 * 15 * 2.2e-16 * np.abs(k).max() * np.abs(x).sum()
+    assert np.all(np.abs(got - expected) <= bound)
