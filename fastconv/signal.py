@@ -63,10 +63,16 @@ def convolve(in1, in2, mode="full", method="auto", axes=None):
         must be at least as large as the other along every convolved axis.
         ``'same'``: the size of `in1`, centred on the 'full' output as
         scipy centres it (output ``i`` is full output ``i + (K - 1) // 2``).
-    method : {'auto', 'direct', 'fft'}, optional
-        ``'direct'`` runs fastconv's parallel Numba kernels.  ``'auto'``
-        currently always chooses ``'direct'``; ``'fft'`` raises
-        NotImplementedError until the FFT engine lands.
+    method : {'auto', 'direct', 'fft', 'oa'}, optional
+        ``'direct'`` runs fastconv's parallel Numba kernels (exact for
+        integers, error proportional to each output's own magnitude).
+        ``'fft'`` multiplies real (or, for complex data, complex) FFTs of the
+        whole inputs; ``'oa'`` (an extension) does the same by blocks of the
+        output, in parallel, with memory bounded by the blocks.  ``'auto'``
+        (default) runs the one the cost model of :func:`choose_method`
+        predicts fastest on this machine (see :func:`calibrate`); integer
+        and bool inputs get an FFT method only when its result is provably
+        exact.
     axes : int or sequence of int, optional
         Axes to convolve over (default: all).  Along the other axes the
         inputs must have equal lengths or length 1, and broadcast.
@@ -85,9 +91,6 @@ def convolve(in1, in2, mode="full", method="auto", axes=None):
         as large as the other.
     TypeError
         For non-numeric dtypes, extended precision, or arrays on a GPU.
-    NotImplementedError
-        For ``method='fft'``.
-
     See Also
     --------
     correlate : Cross-correlation (no flip).
@@ -105,7 +108,19 @@ def convolve(in1, in2, mode="full", method="auto", axes=None):
     inputs are computed exactly, with the same wrap-around as NumPy integer
     arithmetic in the result dtype (as scipy's direct method).  float16 is
     computed in float32 and rounded to float16 (scipy computes in float16).
-    NaN and inf propagate as in scipy's direct method.
+    NaN and inf propagate as in scipy's direct method (with ``'fft'`` /
+    ``'oa'`` a NaN spreads to every output of its transform).
+
+    Accuracy: ``'direct'`` sums each output in a fixed order, so its error is
+    at most about ``K eps (|in1| * |in2|)[n]`` (relative to that output's own
+    scale).  The FFT methods' error is spread over all outputs, at most
+    ``(5 log2 M + 1) eps (||in1||_2 ||in2||_1 + ||in1||_1 ||in2||_2)`` for
+    transforms of ``M`` points and measured around
+    ``0.03 eps log2(M) ||in1||_2 ||in2||_2`` on random data, ``eps`` being
+    that of float32 for single-precision inputs (which stay single
+    precision).  With ``method='fft'`` / ``'oa'`` integer inputs are computed
+    in float64 and rounded back, as scipy does; ``'auto'`` uses them for
+    integers only when that bound is below 1/2, so the result is exact.
 
     Examples
     --------
@@ -140,7 +155,7 @@ def correlate(in1, in2, mode="full", method="auto", axes=None):
         lists or scalars).
     mode : {'full', 'valid', 'same'}, optional
         As in :func:`convolve`.
-    method : {'auto', 'direct', 'fft'}, optional
+    method : {'auto', 'direct', 'fft', 'oa'}, optional
         As in :func:`convolve`.
     axes : int or sequence of int, optional
         As in :func:`convolve`.
@@ -153,7 +168,7 @@ def correlate(in1, in2, mode="full", method="auto", axes=None):
 
     Raises
     ------
-    ValueError, TypeError, NotImplementedError
+    ValueError, TypeError
         As for :func:`convolve`.
 
     See Also

@@ -47,6 +47,36 @@ dtype, for no gain on transforms this large.  So:
   cannot be split by either library; :mod:`fastconv._auto` knows this and
   prefers ``oa`` there.
 
+Accuracy
+--------
+``eps`` is that of the compute dtype (float32 for float16 / float32 /
+complex64 inputs, float64 otherwise), ``M`` the transform length (product
+over axes; the block length for ``oa``).  Worst case, for any inputs
+(Higham, *Accuracy and Stability of Numerical Algorithms*, Thm. 24.2, for the
+two forward transforms, the product and the inverse)::
+
+    max |error| <= (5 log2 M + 1) eps (||x||_2 ||w||_1 + ||x||_1 ||w||_2)
+
+The error is spread evenly over the outputs: unlike the direct method, whose
+error in each output is at most about ``k eps (|x| * |w|)[i]``, an output
+much smaller than the others has a large *relative* error.  Measured against
+an extended-precision (``longdouble``) direct sum, on random normal inputs
+(1-D, n = 1e3 ... 1e6, k = 31 ... 4096, float64 and float32 alike), the
+largest error was
+
+* at most 0.021 (``fft``) and 0.032 (``oa``) times
+  ``eps log2(M) ||x||_2 ||w||_2`` (the worst-case bound with the rounding
+  errors adding like a random walk, which replaces the l1 norms by l2
+  norms), and at most 2e-4 times the worst-case bound;
+* 0.1 ... 1.5 times ``eps max(|x| * |w|)``, the scale of the direct
+  method's error (the direct engine measured 0.8 ... 2.8 on the same inputs):
+  on such data the FFT engines are as accurate as the direct one.
+
+The tests assert ``eps log2(M) ||x||_2 ||w||_2`` for random inputs and the
+worst-case bound for structured ones.  Integer and bool inputs are computed in
+float64 and rounded: exact whenever the worst-case bound is below 1/2, which
+is the rule ``method='auto'`` applies (:func:`fastconv._auto.int_fft_exact`).
+
 Determinism: the tiles, groups and transform lengths depend only on the
 shapes, never on the thread count, and each output sample is produced by one
 transform, so results are bitwise identical at any thread count.
