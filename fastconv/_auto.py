@@ -53,7 +53,7 @@ DEFAULTS = {
     "fft": {"float64": (5.0e-5, 6.0e-10), "float32": (5.0e-5, 3.0e-10)},
     "oa": {"float64": (9.0e-5, 3.0e-10), "float32": (9.0e-5, 2.0e-10)},
 }
-_TASK_SECONDS = 1.5e-5  # Python overhead per task of the block engine
+_TASK_SECONDS = 3.0e-5  # Python overhead per task of the block engine (measured)
 
 _CONSTANTS = None  # loaded lazily: the calibration for this machine, or DEFAULTS
 
@@ -134,7 +134,7 @@ def _features(plan, method, nx: int, nw: int, threads: int):
         par = threads if (B > 1 or len(lengths) > 1) else 1
         return work, par, 0
     # oa
-    block = tuple(F.block_length(k, o) for k, o in zip(plan.kernel_shape, plan.out_shape))
+    block = F.block_shape(tuple(plan.kernel_shape), tuple(plan.out_shape))
     tiles = math.prod(-(-o // (m - k + 1)) for m, k, o in zip(block, plan.kernel_shape, plan.out_shape))
     m = math.prod(block)
     t = (2 * B * tiles + nw) * _transform_cost(m) * (2.0 if complex_ else 1.0)
@@ -181,7 +181,7 @@ def choose_for_plan(plan, x: np.ndarray, w: np.ndarray) -> str:
         if best == "fft":
             lengths = F.fft_lengths(p.in_shape, p.kernel_shape, p.out_shape, p.pad_lo)
         else:
-            lengths = tuple(F.block_length(k, o) for k, o in zip(p.kernel_shape, p.out_shape))
+            lengths = F.block_shape(tuple(p.kernel_shape), tuple(p.out_shape))
         if not int_fft_exact(x, w, lengths):
             return "direct"
     return best
