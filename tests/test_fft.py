@@ -341,3 +341,20 @@ def test_engines_refuse_plans_they_cannot_run():
             _execute.run(plan, x, w)
     with pytest.raises(ValueError, match="block length 4 is shorter than the kernel"):
         F.oa_correlate(np.ones((1, 10)), np.ones((1, 5)), (14,), (4,), block=(4,))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.complex128])
+def test_numpy_fft_backend(monkeypatch, dtype):
+    # Without scipy the engines use numpy.fft (batches split over threads);
+    # results must agree with the scipy backend to rounding, dtypes kept.
+    x = RNG.standard_normal((3, 40, 300)).astype(dtype)
+    w = RNG.standard_normal((1, 5, 31)).astype(dtype)
+    want = {m: fastconv.convolve(x, w, method=m, axes=(1, 2)) for m in ("fft", "oa")}
+    monkeypatch.setattr(F, "backend", lambda: F._NumpyFFT())
+    for m in ("fft", "oa"):
+        got = fastconv.convolve(x, w, method=m, axes=(1, 2))
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, want[m], rtol=0, atol=2 * norm_tol(x[0], w, 1 << 14, dtype))
+    got = fastconv.convolve(x[0, 0], w[0, 0], method="oa")
+    np.testing.assert_allclose(got, reference_1d(x[0, 0], w[0, 0], "full").astype(dtype), rtol=0,
+                               atol=norm_tol(x[0, 0], w[0, 0], 512, dtype))
