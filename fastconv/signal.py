@@ -91,6 +91,7 @@ def convolve(in1, in2, mode="full", method="auto", axes=None):
         as large as the other.
     TypeError
         For non-numeric dtypes, extended precision, or arrays on a GPU.
+
     See Also
     --------
     correlate : Cross-correlation (no flip).
