@@ -88,7 +88,8 @@ def correlate(input, weights, output=None, mode="reflect", cval=0.0, origin=0, *
         (K - 1) // 2``.  Positive values shift the filter to the left.
     axes : int or sequence of int, optional
         The axes to filter along (default: all); `weights` has one dimension
-        per axis given.
+        per axis given, in ascending order of the axes, while `origin` and
+        `mode` sequences follow the order of `axes` (scipy's rule).
 
     Returns
     -------
@@ -413,10 +414,13 @@ def _normalize_axes(axes, ndim: int) -> tuple:
         axes = list(axes)
     else:
         axes = [axes]
-    try:
-        axes = [operator.index(a) for a in axes]
-    except TypeError:
-        raise ValueError(f"axes must be an integer, iterable of integers, or None; got {axes!r}") from None
+    for a in axes:
+        if not hasattr(type(a), "__index__"):
+            raise TypeError(
+                f"axes must be an integer, iterable of integers, or None; got {axes!r} "
+                f"('{type(a).__name__}' object cannot be interpreted as an integer)"
+            )
+    axes = [operator.index(a) for a in axes]
     for a in axes:
         if not -ndim <= a < ndim:
             raise ValueError(f"axes: specified axis {a} is out of range for an input of ndim {ndim}")
@@ -520,8 +524,11 @@ def _filter(input, weights, output, mode, cval, origin, axes, *, convolution):
     kshape = [1] * x.ndim
     border = ["zero"] * x.ndim
     shift = [0] * x.ndim
+    # As in scipy: the weights' dimensions belong to the filtered axes in
+    # ascending order, while origins and modes follow the order of `axes`.
+    extent = dict(zip(sorted(axes), w.shape))
     for i, a in enumerate(axes):
-        k = w.shape[i]
+        k = extent[a]
         o = origins[i]
         if convolution:
             # scipy flips the kernel and mirrors the origin; an even kernel's

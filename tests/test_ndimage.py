@@ -361,3 +361,17 @@ def test_low_rank_kernel_matches_scipy(rng, dtype):
     magnitude = np.abs(oracle(np.abs(x), np.abs(k), "mirror", 0, 0))
     bound = 2 * 60 * np.finfo(dtype).eps * magnitude + 8 * 15 * 2.2e-16 * np.abs(k).max() * np.abs(x).sum()
     assert np.all(np.abs(got - expected) <= bound)
+
+
+def test_unsorted_axes_follow_scipy(rng):
+    # The weights' dimensions belong to the axes in ascending order; the
+    # origins follow the order in which the axes are given.
+    x = rng.standard_normal((6, 5, 7))
+    w = rng.standard_normal((3, 2))
+    for axes, origin in [((2, 0), (-1, 1)), ((0, 2), (1, 0)), ((-1, 1), (0, -1))]:
+        for op in ("correlate", "convolve"):
+            got = getattr(ndimage, op)(x, w, axes=axes, origin=origin, mode="wrap")
+            expected = getattr(ndi, op)(x, w, axes=axes, origin=origin, mode="wrap")
+            np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)
+    with pytest.raises(TypeError, match="axes must be an integer"):
+        ndimage.correlate(x, w, axes=(1.5, 0))
