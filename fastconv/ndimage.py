@@ -130,6 +130,14 @@ def correlate(input, weights, output=None, mode="reflect", cval=0.0, origin=0, *
     the computation's dtype, whichever is coarser, so the result differs from
     the direct sum only by rounding of the order of that dtype's.
 
+    Large kernels that are not separable (at least 64 taps) run on an FFT
+    engine when the cost model of ``method='auto'`` (see
+    :func:`fastconv.choose_method`) predicts it faster, counting the padded
+    copy of the image that the FFT needs (the direct engine needs none).  FFT
+    errors are spread over the whole output, of the order of
+    ``eps log2(M) ||x||_2 ||w||_2``, rather than proportional to each output's
+    own terms.
+
     Examples
     --------
     The background document's 2-D example: the kernel slides across the
@@ -614,19 +622,64 @@ def _run_separable(x, factors, compute, kshape, shift, border, cval, convolution
     return y
 
 
+# Kernels with fewer taps never go to an FFT engine (the model is not asked).
+_FFT_MIN_TAPS = 64
+# Seconds per byte of the padded copy an FFT engine needs (about 5 GB/s).
+_PAD_SECONDS_PER_BYTE = 2e-10
+
+
 def _pass(x, w, compute, shift, border, cval, convolution):
+    """One correlation of ``x`` with ``w`` (same ndim), by the engine the cost model prefers.
+
+    The direct engine extends the input virtually.  The FFT engines know only
+    a zero border, so for them the input is really padded by the border rule
+    first: one copy of the image, paid only where the model says the FFT wins
+    (large kernels).
+    """
     rule = border[0] if all(b == border[0] for b in border) else tuple(border)
-    plan = make_plan(
-        x,
-        w,
-        axes=tuple(range(x.ndim)),
-        pad_lo=shift,
-        out_shape=x.shape,
-        result_dtype=compute,
-        border=rule,
-        cval=cval,
-        flip=convolution,
-        conj=not convolution,
-        compute=compute,
-    )
+    common = dict(axes=tuple(range(x.ndim)), result_dtype=compute, flip=convolution,
+                  conj=not convolution, compute=compute)
+    plan = make_plan(x, w, pad_lo=shift, out_shape=x.shape, border=rule, cval=cval, **common)
+    if math.prod(w.shape) >= _FFT_MIN_TAPS:
+        from ._auto import model_times
+
+        padded_shape = tuple(n + k - 1 for n, k in zip(x.shape, w.shape))
+        padded = np.lib.stride_tricks.as_strided(x, shape=padded_shape, strides=(0,) * x.ndim)
+        valid = make_plan(padded, w, pad_lo=(0,) * x.ndim, out_shape=x.shape, **common)
+        times = model_times(valid)
+        times["direct"] = model_times(plan)["direct"]
+        pad_cost = _PAD_SECONDS_PER_BYTE * 2 * math.prod(padded_shape) * compute.itemsize
+        fft_best = min(("fft", "oa"), key=times.get)
+        if times[fft_best] + pad_cost < times["direct"]:
+            ext = _pad(x.astype(compute, copy=False), shift, w.shape, border, cval)
+            valid = make_plan(ext, w, pad_lo=(0,) * x.ndim, out_shape=x.shape, method=fft_best,
+                              **common)
+            return _execute.run(valid, ext, w)
     return _execute.run(plan, x, w)
+
+
+_NP_PAD = {"symmetric": "symmetric", "reflect": "reflect", "edge": "edge", "wrap": "wrap"}
+
+
+def _pad(x, shift, kshape, border, cval):
+    """``x`` really padded by ``shift`` before and ``K - 1 - shift`` after, axis by axis.
+
+    Mapped rules first, then constant, then zero, so the corners are those
+    of the engines' virtual border (outside a zero axis 0, else outside a
+    constant axis ``cval``).
+    """
+    order = sorted(range(x.ndim), key=lambda a: {"zero": 2, "constant": 1}.get(border[a], 0))
+    for a in order:
+        before, after = shift[a], kshape[a] - 1 - shift[a]
+        if before == after == 0:
+            continue
+        widths = [(0, 0)] * x.ndim
+        widths[a] = (before, after)
+        rule = border[a]
+        if rule in ("zero", "constant"):
+            x = np.pad(x, widths, mode="constant", constant_values=0 if rule == "zero" else cval)
+        elif rule == "reflect" and x.shape[a] == 1:
+            x = np.pad(x, widths, mode="edge")  # nothing to mirror: the sample repeats
+        else:
+            x = np.pad(x, widths, mode=_NP_PAD[rule])
+    return x

@@ -375,3 +375,32 @@ def test_unsorted_axes_follow_scipy(rng):
             np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)
     with pytest.raises(TypeError, match="axes must be an integer"):
         ndimage.correlate(x, w, axes=(1.5, 0))
+
+
+@pytest.mark.parametrize("engine", ["fft", "oa", "direct"])
+@pytest.mark.parametrize("mode", ["reflect", "mirror", "nearest", "wrap", "constant"])
+def test_large_kernels_on_every_engine(rng, monkeypatch, engine, mode):
+    # Large kernels may run on an FFT engine over a really padded input;
+    # force each engine in turn through the cost model.
+    import fastconv._auto as auto
+
+    def forced(plan, *args, **kwargs):
+        return {m: (0.0 if m == engine else 1.0) for m in ("direct", "fft", "oa")}
+
+    monkeypatch.setattr(auto, "model_times", forced)
+    used = []
+    from fastconv import _execute
+
+    run = _execute.run
+    monkeypatch.setattr(_execute, "run", lambda plan, x, w: used.append(plan.method) or run(plan, x, w))
+    x = rng.standard_normal((37, 41))
+    w = rng.standard_normal((13, 11))
+    for op in ("correlate", "convolve"):
+        got = getattr(ndimage, op)(x, w, mode=mode, cval=0.5, origin=(2, -3))
+        expected = getattr(ndi, op)(x, w, mode=mode, cval=0.5, origin=(2, -3))
+        # FFT errors are spread over the outputs: bound them by the FFT
+        # engine's documented scale, eps log2(M) ||x||_2 ||w||_2, over the
+        # padded input (at most 3x the image's norm for these borders).
+        scale = np.finfo(np.float64).eps * np.log2(x.size * 4) * 3 * np.linalg.norm(x) * np.linalg.norm(w)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=scale)
+    assert set(used) == {engine}
