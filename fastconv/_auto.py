@@ -12,7 +12,8 @@ count that follows the engine's algorithm (all times in seconds):
     ``t = o + r * (T + 2 E) / p`` with ``T = sum over transforms of
     M log2 M`` (one forward transform per input batch entry, one inverse per
     output batch entry, doubled for complex data, plus a cache penalty of
-    ``2 log2(M / 2**14)`` per sample once ``M > 2**14``) and ``E`` the samples
+    ``8 log2(L / 2**16)`` per sample once the longest axis ``L`` of the
+    transform exceeds ``2**16``, ``2**17`` in float32) and ``E`` the samples
     of the products.  ``p`` is the thread count for batched or N-D
     transforms and 1 for a single 1-D transform, which neither scipy.fft nor
     numpy.fft can split.
@@ -49,9 +50,9 @@ __all__ = ["calibrate", "choose_method", "int_fft_exact", "model_times"]
 # thread (so that other processes' load did not enter), on a 2-core x86-64
 # host (AMD EPYC Zen 5, AVX-512; numba 0.68, numpy 2.4, scipy.fft 1.17).
 DEFAULTS = {
-    "direct": {"float64": (2.0e-5, 6.8e-11), "float32": (2.0e-5, 3.6e-11), "int": (2.0e-5, 6.1e-11)},
-    "fft": {"float64": (5.0e-5, 6.0e-10), "float32": (5.0e-5, 3.0e-10)},
-    "oa": {"float64": (9.0e-5, 3.0e-10), "float32": (9.0e-5, 2.0e-10)},
+    "direct": {"float64": (2.5e-5, 6.8e-11), "float32": (2.0e-5, 3.6e-11), "int": (2.5e-5, 6.6e-11)},
+    "fft": {"float64": (5.0e-5, 4.1e-10), "float32": (5.0e-5, 2.6e-10)},
+    "oa": {"float64": (8.0e-5, 2.75e-10), "float32": (8.0e-5, 1.85e-10)},
 }
 _TASK_SECONDS = 3.0e-5  # Python overhead per task of the block engine (measured)
 
@@ -103,8 +104,16 @@ def _dtype_class(plan, method) -> str:
     return "float64" if dt in (np.float64, np.complex128) else "float32"
 
 
-def _transform_cost(m: int) -> float:
-    return m * (math.log2(max(m, 2)) + 2.0 * max(0.0, math.log2(m / (1 << 14))))
+def _transform_cost(lengths, single=False) -> float:
+    """Work of one real transform of shape ``lengths``: ``M log2 M`` plus a cache penalty.
+
+    N-D transforms run axis by axis over lines of one axis, so the penalty
+    (8 per doubling beyond 2**16 float64 or 2**17 float32 samples, about the
+    L2 cache of one core) follows the longest axis, not the product.
+    """
+    m = math.prod(lengths)
+    spill = max(0.0, math.log2(max(lengths) / (1 << (17 if single else 16))))
+    return m * (math.log2(max(m, 2)) + 8.0 * spill)
 
 
 def _features(plan, method, nx: int, nw: int, threads: int):
@@ -113,6 +122,7 @@ def _features(plan, method, nx: int, nw: int, threads: int):
 
     B = max(nx, nw)
     complex_ = plan.result_dtype.kind == "c"
+    single = _dtype_class(plan, method) == "float32"
     out = math.prod(plan.out_shape)
     if method == "direct":
         k = math.prod(plan.kernel_shape)
@@ -129,7 +139,7 @@ def _features(plan, method, nx: int, nw: int, threads: int):
     if method == "fft":
         lengths = F.fft_lengths(plan.in_shape, plan.kernel_shape, plan.out_shape, plan.pad_lo)
         m = math.prod(lengths)
-        t = (nx + nw + B) * _transform_cost(m) * (2.0 if complex_ else 1.0)
+        t = (nx + nw + B) * _transform_cost(lengths, single) * (2.0 if complex_ else 1.0)
         work = t + 2.0 * B * m
         par = threads if (B > 1 or len(lengths) > 1) else 1
         return work, par, 0
@@ -137,7 +147,7 @@ def _features(plan, method, nx: int, nw: int, threads: int):
     block = F.block_shape(tuple(plan.kernel_shape), tuple(plan.out_shape))
     tiles = math.prod(-(-o // (m - k + 1)) for m, k, o in zip(block, plan.kernel_shape, plan.out_shape))
     m = math.prod(block)
-    t = (2 * B * tiles + nw) * _transform_cost(m) * (2.0 if complex_ else 1.0)
+    t = (2 * B * tiles + nw) * _transform_cost(block, single) * (2.0 if complex_ else 1.0)
     work = t + 2.0 * B * tiles * m
     if len(block) == 1:
         tasks = B * -(-tiles // max(1, F._GROUP_ELEMENTS // m))
