@@ -11,6 +11,7 @@ build time by matplotlib's plot directive from code in the pages.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 
@@ -36,6 +37,10 @@ extensions = [
     "numpydoc",
     "matplotlib.sphinxext.plot_directive",
 ]
+# MathJax from the docs extra's sphinx-mathjax-offline, copied into the built
+# site, so the pages show their formulas without a network connection.
+if importlib.util.find_spec("sphinx-mathjax-offline") is not None:
+    extensions.append("sphinx-mathjax-offline")
 
 root_doc = "index"
 exclude_patterns = ["_build"]
