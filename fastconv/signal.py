@@ -7,6 +7,7 @@ Signatures, defaults, output shapes, dtypes and edge cases follow
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -401,6 +402,11 @@ def _signal_plan(in1, in2, mode, method, axes, *, convolution, fft_dtypes=False)
         from . import _auto
 
         plan = with_method(plan, _auto.choose_for_plan(plan, a, b))
+    if plan.method == "direct" and _multiplies_padding(a, b, mode):
+        # The zero border skips the taps outside in1; scipy's N-D direct method
+        # multiplies zero padding by them, so an inf or NaN in the kernel makes
+        # every padded output NaN.  The constant border with cval 0 does the same.
+        plan = dataclasses.replace(plan, border="constant", cval=0)
     return xp, a, b, plan, swapped
 
 
@@ -538,8 +544,8 @@ def _signal_2d(in1, in2, mode, boundary, fillvalue, *, convolution):
     swapped = mode == "valid" and _valid_swap_needed(a, b, axes)
     if swapped:
         a, b = b, a
-    if border == "constant" and fill == 0:
-        border = "zero"
+    if border == "constant" and fill == 0 and _all_finite(b):
+        border = "zero"  # the same sums, unless an inf or NaN tap meets the fill (0 * inf)
     pad_lo, out_shape = signal_padding(
         a.shape, b.shape, mode, same_lo=(lambda k: k // 2) if convolution else (lambda k: (k - 1) // 2)
     )
@@ -559,6 +565,24 @@ def _signal_2d(in1, in2, mode, boundary, fillvalue, *, convolution):
     if swapped and not convolution:
         out = out[::-1, ::-1]
     return _dispatch.from_numpy(out, xp)
+
+
+def _all_finite(arr: np.ndarray) -> bool:
+    return arr.dtype.kind not in "fc" or bool(np.isfinite(arr).all())
+
+
+def _multiplies_padding(a, b, mode) -> bool:
+    """Whether scipy's direct method multiplies zero padding by a non-finite kernel.
+
+    ``a`` and ``b`` are the inputs after the swap.  scipy pads `in1` with zeros
+    and multiplies (``0 * inf`` is NaN) on its N-D path; its 1-D path, NumPy's
+    convolve / correlate, skips the taps outside, as the zero border does.
+    """
+    if mode == "valid":
+        return False
+    if a.ndim == 1 and (mode == "full" or a.size >= b.size):
+        return False
+    return not _all_finite(b)
 
 
 def _valid_swap_needed(a, b, axes) -> bool:

@@ -173,3 +173,57 @@ def test_uint64_fillvalue_beyond_int64(fill):
     got = fastconv.convolve2d(a, v, fillvalue=fill)
     assert got.dtype == np.uint64
     np.testing.assert_array_equal(got, expected)  # modulo 2**64, as scipy
+
+
+# --- inf and NaN in the kernel: scipy's N-D direct method multiplies its zero padding ---
+
+
+def _assert_same_nonfinite(got, expected, rtol):
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    # The positions of NaN and of +-inf must agree exactly ...
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    finite = np.isfinite(expected)
+    np.testing.assert_array_equal(got[~finite & ~np.isnan(expected)], expected[~finite & ~np.isnan(expected)])
+    # ... and the finite outputs within a few rounding errors of <= 125-term sums.
+    np.testing.assert_allclose(got[finite], expected[finite], rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+@pytest.mark.parametrize(
+    "sa,sb",
+    [((4, 5), (2, 3)), ((3, 3), (5, 2)), ((2, 3, 4), (2, 2, 2)), ((5,), (7,)), ((7,), (3,))],
+)
+@pytest.mark.parametrize("op", ["convolve", "correlate"])
+def test_nonfinite_kernel_propagates_as_scipy(op, sa, sb, mode, bad):
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal(sa)
+    b = rng.standard_normal(sb)
+    b.flat[b.size // 2] = bad
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        try:
+            expected = getattr(scipy.signal, op)(a, b, mode, "direct")
+        except ValueError:  # 'valid' with neither input the larger
+            with pytest.raises(ValueError, match="For 'valid' mode"):
+                getattr(fastconv, op)(a, b, mode, "direct")
+            return
+        got = getattr(fastconv, op)(a, b, mode, "direct")
+    # float64, sums of at most 8 products of standard normals: 1e-12 is ~1e4 ulp.
+    _assert_same_nonfinite(got, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype,rtol", [(np.float64, 1e-12), (np.float32, 1e-5), (np.complex128, 1e-12)])
+@pytest.mark.parametrize("mode", ["full", "same"])
+@pytest.mark.parametrize("op", ["convolve2d", "correlate2d"])
+def test_nonfinite_kernel_meets_zero_fill_as_scipy(op, mode, dtype, rtol):
+    # float32 with <= 6-term sums: 1e-5 is ~100 ulp.
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((5, 6)).astype(dtype)
+    b = rng.standard_normal((2, 3)).astype(dtype)
+    b[1, 0] = np.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        expected = getattr(scipy.signal, op)(a, b, mode, "fill", 0)
+        got = getattr(fastconv, op)(a, b, mode, "fill", 0)
+    _assert_same_nonfinite(got, expected, rtol=rtol)
