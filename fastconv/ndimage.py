@@ -236,6 +236,14 @@ def correlate1d(input, weights, axis=-1, output=None, mode="reflect", cval=0.0, 
     --------
     convolve1d, correlate
 
+    Notes
+    -----
+    .. math:: out[i] = \sum_j \overline{w[j]} \, \tilde{x}[i + j - K // 2 - origin]
+
+    along `axis`, where :math:`\tilde{x}` is `input` extended by `mode`.  The
+    sums and their conversion to the output dtype are those of
+    :func:`correlate`.
+
     Examples
     --------
     >>> from fastconv import ndimage
@@ -267,6 +275,13 @@ def convolve1d(input, weights, axis=-1, output=None, mode="reflect", cval=0.0, o
     See Also
     --------
     correlate1d, convolve
+
+    Notes
+    -----
+    The kernel is flipped: the result is ``correlate1d(input, weights[::-1],
+    axis, output, mode, cval, -origin)`` for odd kernel sizes and the same with
+    origin ``-origin - 1`` for even ones, as in scipy.  The sums and their
+    conversion to the output dtype are those of :func:`correlate`.
 
     Examples
     --------
