@@ -401,6 +401,18 @@ def calibrate(*, repeat: int = 5, progress: bool = True, save: bool = True) -> d
     --------
     choose_method : The method ``method='auto'`` picks with these constants.
 
+    Notes
+    -----
+    The constants only steer the choice of engine.  A poor calibration makes
+    calls slower, or gives a floating-point result the rounding of another
+    engine (see :func:`convolve`, Notes); integer results stay exact, since
+    the integer rule does not depend on them.  Timings taken while other
+    programs load the CPU give pessimistic constants; calibrate on an
+    otherwise idle machine.  The cache
+    entry is keyed by the CPU model and the versions of fastconv, Numba, NumPy
+    and the FFT library, so after an upgrade the defaults are used until the
+    next calibration.
+
     Examples
     --------
     Calibrating takes seconds (the first time, also the compilation of every
