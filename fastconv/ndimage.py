@@ -22,6 +22,7 @@ Modes and the border rules they map to (``np.pad`` names in brackets):
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 import warnings
@@ -29,7 +30,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from . import _dispatch, _execute
+from . import _dask, _dispatch, _execute
 from ._dtypes import cast_like_c, ndimage_compute_dtype
 from ._plan import make_plan
 from ._validate import check_signal_array
@@ -510,8 +511,17 @@ def _output_dtype(output, input_dtype: np.dtype, complex_output: bool) -> np.dty
 
 
 def _filter(input, weights, output, mode, cval, origin, axes, *, convolution):
-    xp = _dispatch.namespace(input, weights)
-    x = _dispatch.to_numpy(input, "input")
+    lazy = _dask.is_dask(input) or _dask.is_dask(weights)
+    if lazy:
+        import dask.array as da
+
+        x = input if _dask.is_dask(input) else da.from_array(_dispatch.to_numpy(input, "input"))
+        weights = _dispatch.to_numpy(_dask.materialize(weights, "weights"), "weights")
+        if output is not None and not isinstance(output, (str, type, np.dtype)):
+            raise TypeError("output must be None or a dtype when the input is a Dask array")
+    else:
+        xp = _dispatch.namespace(input, weights)
+        x = _dispatch.to_numpy(input, "input")
     w = _dispatch.to_numpy(weights, "weights")
     check_signal_array(x, "input")
     check_signal_array(w, "weights")
@@ -570,6 +580,14 @@ def _filter(input, weights, output, mode, cval, origin, axes, *, convolution):
             border[a] = "zero"
     w = w.reshape(kshape)
     compute = ndimage_compute_dtype(x.dtype, out_dtype)
+    if lazy:
+        # Each overlapped chunk is filtered by this very function.
+        reach = [max(s, k - 1 - s) for s, k in zip(shift, kshape)]
+        wrap = {a for a in range(x.ndim) if border[a] == "wrap"}
+        public = convolve if convolution else correlate
+        block = functools.partial(public, weights=weights, output=out_dtype, mode=mode, cval=cval,
+                                  origin=origin, axes=axes)
+        return _dask.filter_same_shape(x, block, reach, wrap, out_dtype)
 
     if x.size == 0:
         result = np.zeros(x.shape, out_dtype)

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from . import _dispatch, _execute
+from . import _dask, _dispatch, _execute
 from ._dtypes import fft_result_dtype, result_dtype
 from ._plan import make_plan, signal_padding, with_method
 from ._validate import (
@@ -338,6 +338,8 @@ def oaconvolve(in1, in2, mode="full", axes=None):
 
 
 def _signal_op(in1, in2, mode, method, axes, *, convolution, fft_dtypes=False):
+    if _dask.is_dask(in1) or _dask.is_dask(in2):
+        return _lazy(in1, in2, mode, axes, convolution=convolution, method=method, fft_dtypes=fft_dtypes)
     xp, a, b, plan, swapped = _signal_plan(
         in1, in2, mode, method, axes, convolution=convolution, fft_dtypes=fft_dtypes
     )
@@ -523,6 +525,8 @@ def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0):
 
 def _signal_2d(in1, in2, mode, boundary, fillvalue, *, convolution):
     name = "convolve2d" if convolution else "correlate2d"
+    if _dask.is_dask(in1) or _dask.is_dask(in2):
+        return _lazy(in1, in2, mode, (0, 1), convolution=convolution, boundary=boundary, fillvalue=fillvalue)
     xp = _dispatch.namespace(in1, in2)
     a = _dispatch.to_numpy(in1, "in1")
     b = _dispatch.to_numpy(in2, "in2")
@@ -565,6 +569,70 @@ def _signal_2d(in1, in2, mode, boundary, fillvalue, *, convolution):
     if swapped and not convolution:
         out = out[::-1, ::-1]
     return _dispatch.from_numpy(out, xp)
+
+
+def _lazy(in1, in2, mode, axes, *, convolution, method="auto", fft_dtypes=False, boundary=None, fillvalue=0):
+    """A Dask ``in1``: validated as in memory, then lowered chunk by chunk (see :mod:`fastconv._dask`).
+
+    ``in1`` is padded lazily by the boundary rule; each overlapped chunk is
+    correlated in 'valid' mode by the in-memory function itself, so every
+    output sample is summed as it would be in memory.  ``boundary`` is None
+    for convolve / correlate, a scipy boundary name for the 2-D functions.
+    """
+    import dask.array as da
+
+    two_d = boundary is not None
+    name = ("convolve2d" if convolution else "correlate2d") if two_d else None
+    b = _dispatch.to_numpy(_dask.materialize(in2, "in2"), "in2")
+    a = in1 if _dask.is_dask(in1) else da.from_array(_dispatch.to_numpy(in1, "in1"))
+    check_choice(mode, "mode", _MODES, _MODE_HINT)
+    check_choice(method, "method", _METHODS, _METHOD_HINT)
+    rdt = fft_result_dtype(a, b) if fft_dtypes else result_dtype(a, b)
+    if two_d and not a.ndim == b.ndim == 2:
+        raise ValueError(
+            f"{name} inputs must both be 2-D arrays; got in1.ndim={a.ndim} and in2.ndim={b.ndim}"
+        )
+    check_same_ndim(a, b)
+    check_not_empty(a, "in1")
+    check_not_empty(b, "in2")
+    axes = normalize_axes(axes, a.ndim)
+    _check_batch_shapes(a, b, axes)
+    if mode == "valid" and _valid_swap_needed(a, b, axes):
+        raise NotImplementedError(
+            "in2 is larger than in1 in 'valid' mode; with a Dask in1 the kernel in2 must be the "
+            "smaller input (swap them, as 'valid' mode allows)"
+        )
+    if any(b.shape[i] != 1 for i in range(a.ndim) if i not in axes):
+        raise NotImplementedError(
+            "with a Dask in1, in2 must have length 1 along the axes that are not convolved"
+        )
+    border, fill = "zero", 0
+    if two_d:
+        check_choice(boundary, "boundary", tuple(_BOUNDARIES), _BOUNDARY_HINT)
+        border = _BOUNDARIES[boundary]
+        fill = check_fillvalue(fillvalue, rdt) if border == "constant" else 0
+        same_lo = (lambda k: k // 2) if convolution else (lambda k: (k - 1) // 2)
+    else:
+        same_lo = lambda k: k // 2  # noqa: E731
+    kshape = [b.shape[i] for i in axes]
+    pad_lo, out_shape = signal_padding([a.shape[i] for i in axes], kshape, mode, same_lo=same_lo)
+
+    if two_d:
+        op = convolve2d if convolution else correlate2d
+        valid = lambda block: op(block, b, "valid")  # noqa: E731
+    elif fft_dtypes:  # fftconvolve / oaconvolve
+        op = fftconvolve if method == "fft" else oaconvolve
+        valid = lambda block: op(block, b, "valid", axes)  # noqa: E731
+    else:
+        op = convolve if convolution else correlate
+        valid = lambda block: op(block, b, "valid", method, axes)  # noqa: E731
+
+    def anchored(block):
+        out = np.asarray(valid(block), dtype=rdt)
+        widths = [(0, block.shape[i] - out.shape[i]) for i in range(block.ndim)]
+        return np.pad(out, widths)
+
+    return _dask.correlate_padded(a, anchored, axes, kshape, pad_lo, out_shape, border, fill, rdt)
 
 
 def _all_finite(arr: np.ndarray) -> bool:

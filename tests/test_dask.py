@@ -1,0 +1,106 @@
+"""Dask arrays stay lazy and chunked, and give the in-memory result.
+
+With the direct engine every output sample is summed from the same samples
+in the same order as in memory, so the comparisons are exact (bitwise)
+except where noted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastconv
+from fastconv import ndimage
+
+da = pytest.importorskip("dask.array")
+
+
+@pytest.fixture
+def image(rng):
+    return rng.standard_normal((130, 97)).astype(np.float32)
+
+
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+@pytest.mark.parametrize("op", ["convolve", "correlate"])
+def test_signal_face_is_lazy_and_exact(rng, image, op, mode):
+    k = rng.standard_normal((5, 4)).astype(np.float32)
+    lazy = getattr(fastconv, op)(da.from_array(image, chunks=(40, 30)), k, mode)
+    assert isinstance(lazy, da.Array)
+    expected = getattr(fastconv, op)(image, k, mode)
+    assert lazy.shape == expected.shape and lazy.dtype == expected.dtype
+    np.testing.assert_array_equal(lazy.compute(), expected)
+
+
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+@pytest.mark.parametrize("boundary", ["fill", "wrap", "symm"])
+def test_2d_boundaries(rng, image, mode, boundary):
+    k = rng.standard_normal((3, 6)).astype(np.float32)
+    x = da.from_array(image, chunks=(33, 25))
+    for op in ("convolve2d", "correlate2d"):
+        got = getattr(fastconv, op)(x, k, mode, boundary).compute()
+        np.testing.assert_array_equal(got, getattr(fastconv, op)(image, k, mode, boundary))
+    # A nonzero fill value is added in another order than in memory (which
+    # sums the fill's taps first): equal up to float32 rounding of the sum.
+    got = fastconv.convolve2d(x, k, mode, "fill", 2.5).compute()
+    expected = fastconv.convolve2d(image, k, mode, "fill", 2.5)
+    bound = 2 * k.size * np.finfo(np.float32).eps * (np.abs(image).max() + 2.5) * np.abs(k).sum()
+    np.testing.assert_allclose(got, expected, rtol=0, atol=bound)
+
+
+def test_many_signals_along_the_last_axis(rng):
+    x = rng.standard_normal((12, 3000))
+    v = rng.standard_normal((1, 40))
+    lazy = fastconv.convolve(da.from_array(x, chunks=(5, 700)), v, axes=-1)
+    np.testing.assert_array_equal(lazy.compute(), fastconv.convolve(x, v, axes=-1))
+    with pytest.raises(NotImplementedError, match="length 1 along the axes that are not convolved"):
+        fastconv.convolve(da.from_array(x, chunks=(5, 700)), rng.standard_normal((12, 40)), axes=-1)
+
+
+def test_kernel_longer_than_the_chunks_is_rechunked(rng):
+    x = rng.standard_normal(1000)
+    v = rng.standard_normal(150)
+    lazy = fastconv.correlate(da.from_array(x, chunks=64), v)
+    np.testing.assert_array_equal(lazy.compute(), fastconv.correlate(x, v))
+
+
+def test_valid_with_a_larger_kernel_is_refused_clearly(rng):
+    with pytest.raises(NotImplementedError, match="in2 is larger than in1"):
+        fastconv.convolve(da.ones(5, chunks=2), np.ones(9), "valid")
+
+
+@pytest.mark.parametrize("mode", ["reflect", "constant", "nearest", "mirror", "wrap"])
+@pytest.mark.parametrize("op", ["correlate", "convolve"])
+def test_ndimage_is_lazy_and_exact(rng, image, op, mode):
+    k = rng.standard_normal((7, 4)).astype(np.float32)
+    x = da.from_array(image, chunks=(30, 41))
+    lazy = getattr(ndimage, op)(x, k, mode=mode, cval=0.5, origin=(1, -1))
+    assert isinstance(lazy, da.Array)
+    expected = getattr(ndimage, op)(image, k, mode=mode, cval=0.5, origin=(1, -1))
+    np.testing.assert_array_equal(lazy.compute(), expected)
+
+
+def test_ndimage_separable_integer_and_1d(rng):
+    img = rng.integers(0, 255, (90, 70)).astype(np.uint8)
+    sobel = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]])
+    x = da.from_array(img, chunks=(25, 30))
+    np.testing.assert_array_equal(ndimage.correlate(x, sobel).compute(), ndimage.correlate(img, sobel))
+    np.testing.assert_array_equal(
+        ndimage.convolve1d(x, [1, 2, 3, 4], axis=0, mode="wrap").compute(),
+        ndimage.convolve1d(img, [1, 2, 3, 4], axis=0, mode="wrap"),
+    )
+    with pytest.raises(TypeError, match="output must be None or a dtype"):
+        ndimage.correlate(x, sobel, output=np.empty(img.shape))
+
+
+def test_distributed_local_cluster(rng):
+    distributed = pytest.importorskip("distributed")
+    img = rng.standard_normal((512, 384)).astype(np.float32)
+    k = rng.standard_normal((7, 7)).astype(np.float32)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster):
+        x = da.from_array(img, chunks=(128, 128))
+        got = ndimage.correlate(x, k, mode="reflect").compute()
+        got2 = fastconv.convolve2d(x, k, mode="same", boundary="symm").compute()
+    np.testing.assert_array_equal(got, ndimage.correlate(img, k, mode="reflect"))
+    np.testing.assert_array_equal(got2, fastconv.convolve2d(img, k, mode="same", boundary="symm"))
