@@ -133,7 +133,8 @@ def check_fillvalue(value, dtype: np.dtype):
             raise ValueError(f"{_FILL_CAST}: fillvalue {value!r} as {dtype}: {exc}") from None
     if arr.size == 0:
         raise ValueError(
-            f"fillvalue cannot be empty; got shape {arr.shape} (`fillvalue` cannot be an empty array.)"
+            f"fillvalue cannot be empty; got shape {arr.shape} "
+            "(`fillvalue` cannot be an empty array.)"
         )
     if arr.size != 1:
         raise ValueError(
