@@ -20,20 +20,11 @@ def random_array(rng, shape, dtype):
     return rng.standard_normal(shape).astype(dtype)
 
 
-def _torch():
+def _optional(module: str):
     try:
-        import torch
+        return __import__(module, fromlist=["_"])
     except ImportError:
-        return None
-    return torch
-
-
-def _strict():
-    try:
-        import array_api_strict
-    except ImportError:
-        return None
-    return array_api_strict
+        pytest.skip(f"{module} is not installed")
 
 
 # Each kind: (name, converter from NumPy, check that the result is of that kind).
@@ -42,6 +33,8 @@ ARRAY_KINDS = [
     pytest.param("numpy-readonly", id="numpy-readonly"),
     pytest.param("array_api_strict", id="array_api_strict"),
     pytest.param("torch", id="torch"),
+    pytest.param("jax", id="jax"),
+    pytest.param("dask", id="dask"),
 ]
 
 
@@ -53,15 +46,16 @@ def to_kind(kind: str, a: np.ndarray):
         a.flags.writeable = False
         return a
     if kind == "array_api_strict":
-        xps = _strict()
-        if xps is None:
-            pytest.skip("array-api-strict is not installed")
-        return xps.asarray(a)
+        return _optional("array_api_strict").asarray(a)
     if kind == "torch":
-        torch = _torch()
-        if torch is None:
-            pytest.skip("torch is not installed")
-        return torch.from_numpy(np.ascontiguousarray(a))
+        return _optional("torch").from_numpy(np.ascontiguousarray(a))
+    if kind == "jax":
+        jnp = _optional("jax.numpy")
+        if a.dtype == np.float64 and not _optional("jax").config.jax_enable_x64:
+            pytest.skip("jax is configured for 32-bit floats")
+        return jnp.asarray(a)
+    if kind == "dask":
+        return _optional("dask.array").from_array(a, chunks=tuple(max(1, n // 2) for n in a.shape))
     raise AssertionError(kind)
 
 
@@ -72,12 +66,21 @@ def is_kind(kind: str, out) -> bool:
         return type(out).__module__.startswith("array_api_strict")
     if kind == "torch":
         return type(out).__module__.startswith("torch")
+    if kind == "jax":
+        return type(out).__module__.startswith("jax")
+    if kind == "dask":
+        return type(out).__module__.startswith("dask")
     raise AssertionError(kind)
 
 
 def as_numpy(out) -> np.ndarray:
     if isinstance(out, np.ndarray):
         return out
-    if type(out).__module__.startswith("torch"):
+    module = type(out).__module__
+    if module.startswith("torch"):
         return out.numpy()
+    if module.startswith("dask"):
+        return np.asarray(out.compute())
+    if module.startswith("jax"):
+        return np.asarray(out)
     return np.from_dlpack(out)
