@@ -1,0 +1,181 @@
+"""Fuzzing: random shapes, dtypes, values and arguments at every public function.
+
+The only acceptable outcomes are a correct result or a ValueError, TypeError
+or NotImplementedError with a message; anything else (another exception, a
+wrong value, a crash of the interpreter) fails.  Values are small integers,
+NaN and inf, so every finite sum is exact in any floating dtype and results
+compare exactly with the float64 / int64 oracle (FFT methods: within their
+rounding).  The budget is fixed (``max_examples``) so CI time stays bounded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import fastconv
+import reference as ref
+from fastconv import ndimage
+
+REFUSALS = (ValueError, TypeError, NotImplementedError)
+DTYPES = ["bool", "int8", "uint8", "int16", "int32", "int64", "uint64", "float16", "float32", "float64",
+          "complex64", "complex128", "object", "str", "longdouble", "datetime64[s]"]
+NUMERIC = {"bool", "int8", "uint8", "int16", "int32", "int64", "uint64", "float16", "float32", "float64",
+           "complex64", "complex128"}
+
+
+@st.composite
+def arrays(draw, max_ndim=3, max_side=6, min_ndim=0):
+    dtype = draw(st.sampled_from(DTYPES))
+    ndim = draw(st.integers(min_ndim, max_ndim))
+    shape = tuple(draw(st.integers(0 if draw(st.booleans()) and draw(st.booleans()) else 1, max_side))
+                  for _ in range(ndim))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    values = rng.integers(-4, 5, shape).astype(np.float64)
+    if dtype.startswith(("float", "complex")) and values.size and draw(st.booleans()):
+        flat = values.reshape(-1)
+        flat[rng.integers(0, flat.size)] = draw(st.sampled_from([np.nan, np.inf, -np.inf]))
+    if dtype in ("object", "str"):
+        return values.astype(object if dtype == "object" else str)
+    if dtype.startswith("datetime"):
+        return values.astype(np.int64).astype(dtype)
+    if dtype in ("bool", "uint8", "uint64"):
+        values = np.abs(np.nan_to_num(values))
+    if dtype.startswith("complex"):
+        imag = values[::-1] if values.ndim else values
+        return (values + 1j * np.nan_to_num(imag, posinf=2, neginf=-2)).astype(dtype)
+    if dtype == "longdouble":
+        return values.astype(np.longdouble)
+    return np.nan_to_num(values).astype(dtype) if not dtype.startswith("float") else values.astype(dtype)
+
+
+modes = st.sampled_from(["full", "same", "valid", "FULL", "", None, 3])
+methods = st.sampled_from(["auto", "direct", "fft", "oa", "fast", None])
+axes_st = st.one_of(st.none(), st.integers(-4, 3), st.lists(st.integers(-4, 3), max_size=3),
+                    st.just([0.5]), st.just("x"))
+
+
+def _expected_signal(op, a, v, mode, axes):
+    """The oracle's answer, or None where the oracle does not apply (batched axes)."""
+    every = list(range(a.ndim))
+    if axes is not None and not (isinstance(axes, list) and sorted({i % a.ndim for i in axes}) == every):
+        return None
+    fn = ref.signal_convolve if op in ("convolve", "fftconvolve", "oaconvolve") else ref.signal_correlate
+    with np.errstate(invalid="ignore", over="ignore"):
+        return fn(a, v, mode)
+
+
+def _check_refusal(exc):
+    assert str(exc).strip(), f"{type(exc).__name__} without a message"
+
+
+def _compare(got, expected, method, nterms):
+    got = np.asarray(got)
+    expected = np.asarray(expected)
+    assert got.shape == expected.shape
+    if method in ("fft", "oa") and got.dtype.kind in "fc":
+        finite = np.isfinite(expected)
+        scale = np.nanmax(np.abs(np.where(finite, expected, 0)), initial=1.0) * nterms
+        tol = 64 * np.finfo(got.dtype).eps * scale
+        np.testing.assert_allclose(got[finite], expected[finite].astype(got.dtype), rtol=0, atol=tol)
+        return
+    if got.dtype.kind in "fc":
+        np.testing.assert_array_equal(got, expected.astype(got.dtype))
+    else:
+        np.testing.assert_array_equal(got, expected.astype(got.dtype))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(op=st.sampled_from(["convolve", "correlate", "fftconvolve", "oaconvolve"]), a=arrays(),
+       v=arrays(max_side=4), mode=modes, method=methods, axes=axes_st)
+def test_signal_functions(op, a, v, mode, method, axes):
+    kwargs = {"mode": mode, "axes": axes}
+    if op in ("convolve", "correlate"):
+        kwargs["method"] = method
+    try:
+        with np.errstate(invalid="ignore", over="ignore"):
+            got = getattr(fastconv, op)(a, v, **kwargs)
+    except REFUSALS as exc:
+        _check_refusal(exc)
+        return
+    assert a.dtype.name in NUMERIC and v.dtype.name in NUMERIC
+    if a.ndim == 0:
+        return
+    if not (np.isfinite(a).all() and np.isfinite(v).all()):
+        # Where NaN and inf land follows scipy's padding and swapping rules,
+        # not the oracle's: compare with scipy, where it takes the dtypes.
+        _compare_nonfinite(op, got, a, v, mode, method, axes)
+        return
+    expected = _expected_signal(op, a, v, mode, axes)
+    if expected is None or a.dtype.kind in "biu" and op in ("fftconvolve", "oaconvolve"):
+        assert np.asarray(got).ndim == a.ndim
+        return
+    if op in ("fftconvolve", "oaconvolve") or method in ("fft", "oa"):
+        used = "fft"
+    else:
+        used = "direct"
+    if used == "direct" or np.asarray(got).dtype.kind in "fc":
+        _compare(got, expected, used, max(v.size, 1))
+
+
+def _compare_nonfinite(op, got, a, v, mode, method, axes):
+    signal = pytest.importorskip("scipy.signal")
+    if a.dtype == np.float16 or v.dtype == np.float16 or op != "convolve" and op != "correlate":
+        return
+    if a.ndim > 1 and (a.dtype == np.bool_ or v.dtype == np.bool_) or axes is not None:
+        return
+    if method in ("fft", "oa"):
+        return
+    with np.errstate(invalid="ignore", over="ignore"):
+        expected = getattr(signal, op)(a, v, mode=mode, method="direct")
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(expected))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(op=st.sampled_from(["convolve2d", "correlate2d"]), a=arrays(max_ndim=3), v=arrays(max_ndim=3, max_side=4),
+       mode=modes, boundary=st.sampled_from(["fill", "wrap", "symm", "circular", "reflect", None]),
+       fillvalue=st.sampled_from([0, 1, 2.5, 1j, "x", None, [1, 2]]))
+def test_2d_functions(op, a, v, mode, boundary, fillvalue):
+    try:
+        with np.errstate(invalid="ignore", over="ignore"):
+            got = getattr(fastconv, op)(a, v, mode, boundary, fillvalue)
+    except REFUSALS as exc:
+        _check_refusal(exc)
+        return
+    assert a.ndim == v.ndim == 2
+    with np.errstate(invalid="ignore", over="ignore"):
+        expected = ref.correlate_2d(a, v, mode, boundary if boundary != "circular" else "wrap",
+                                    np.asarray(fillvalue).real.item(), convolution=op == "convolve2d")
+    _compare(got, expected, "direct", v.size)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(op=st.sampled_from(["correlate", "convolve", "correlate1d", "convolve1d"]), a=arrays(min_ndim=0),
+       v=arrays(max_side=4), mode=st.sampled_from(["reflect", "constant", "nearest", "mirror", "wrap",
+                                                      "grid-wrap", "bad", None]),
+       origin=st.sampled_from([0, 1, -1, 2, -3, 0.5, [0, 0]]), cval=st.sampled_from([0, 1.5, 1j, "x"]),
+       axis=st.sampled_from([-1, 0, 1, 5]))
+def test_ndimage_functions(op, a, v, mode, origin, cval, axis):
+    kwargs = {"mode": mode, "origin": origin, "cval": cval}
+    if op.endswith("1d"):
+        kwargs["axis"] = axis
+    try:
+        with np.errstate(invalid="ignore", over="ignore"):
+            got = getattr(ndimage, op)(a, v, **kwargs)
+    except REFUSALS as exc:
+        _check_refusal(exc)
+        return
+    got = np.asarray(got)
+    assert got.shape == a.shape
+    if a.size == 0 or a.dtype.kind not in "biuf" or v.dtype.kind not in "biuf":
+        return
+    # The oracle: scipy.ndimage itself where it accepts the dtypes.
+    ndi = pytest.importorskip("scipy.ndimage")
+    if a.dtype == np.float16 or v.dtype == np.float16:
+        return
+    with np.errstate(invalid="ignore", over="ignore"):
+        expected = getattr(ndi, op)(a, v, **kwargs)
+    np.testing.assert_array_equal(got, expected)
