@@ -282,6 +282,45 @@ def contributed_cases() -> list[Case]:
     return found
 
 
+def dask_cases(quick: bool) -> list[Case]:
+    """A large image in chunks on a local two-process Dask cluster, against the same call in memory.
+
+    The input is persisted on the workers before timing, and the timed call
+    persists the result there: the time is the computation, not transfers.
+    """
+    size, chunk = (2048, 512) if quick else (16384, 2048)
+
+    def setup():
+        from . import ndimage
+
+        da = _optional("dask.array")
+        distributed = _optional("distributed")
+        if da is None or distributed is None:
+            raise RuntimeError("the dask case needs dask[array] and distributed")
+        rng = np.random.default_rng(6)
+        img = rng.standard_normal((size, size), dtype=np.float32)
+        ker = rng.standard_normal((7, 7)).astype(np.float32)
+        out = np.empty_like(img)
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                           dashboard_address=None)
+        client = distributed.Client(cluster)
+        lazy = client.persist(da.from_array(img, chunks=(chunk, chunk)))
+        distributed.wait(lazy)
+
+        def on_cluster():
+            result = client.persist(ndimage.correlate(lazy, ker, mode="reflect"))
+            distributed.wait(result)
+            del result
+
+        return {"fastconv": on_cluster,
+                "anchors": {"fastconv in memory": lambda: ndimage.correlate(img, ker, mode="reflect")},
+                "floor": lambda: np.copyto(out, img),
+                "close": lambda: (client.close(), cluster.close())}
+
+    return [Case("dask", f"float32 {size}x{size} in {chunk}x{chunk} chunks, 7x7 reflect, 2 workers",
+                 setup, 2.0 * size * size * 49, "<= 1.5x the in-memory time")]
+
+
 def standard_cases(quick: bool = False, threads: int | None = None) -> list[Case]:
     threads = threads or _threads()
     return (signal_1d_cases(quick) + image_2d_cases(quick, threads) + batched_cases(quick, threads)
@@ -347,6 +386,8 @@ def run_cases(cases: list[Case], *, budget: float = 0.4, progress: bool = True) 
             seconds = median_time(func, budget=budget, min_repeat=1 if ours < 0.05 * budget else 3)
             result.rows.append(Row(case.group, case.name, name, seconds, ours / seconds,
                                    case.flops / seconds / 1e9, floor))
+        if "close" in parts:
+            parts["close"]()
         del parts
     if progress:
         _progress(len(cases), len(cases), "done")
@@ -437,9 +478,11 @@ def main(argv=None) -> int:
     parser.add_argument("--json", metavar="FILE", help="also write the measurements as JSON")
     parser.add_argument("--plot", metavar="FILE.png", help="also draw the speed-ups (needs matplotlib)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    parser.add_argument("--dask", action="store_true",
+                        help="also time a large image on a local 2-process Dask cluster (needs 4 GB)")
     args = parser.parse_args(argv)
 
-    cases = standard_cases(args.quick)
+    cases = standard_cases(args.quick) + (dask_cases(args.quick) if args.dask else [])
     if args.filter:
         cases = [c for c in cases if args.filter.lower() in f"{c.group} {c.name}".lower()]
         if not cases:
