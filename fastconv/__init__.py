@@ -11,6 +11,11 @@ The image-filtering face (``scipy.ndimage`` semantics) is the submodule
 
     fastconv.ndimage.correlate(image, kernel, mode="reflect")
 
+CNN layers (``torch.nn.functional`` semantics, no autograd) are the submodule
+``fastconv.nn``::
+
+    fastconv.nn.conv2d(input, weight, bias, stride=2, padding=1, groups=1)
+
 Importing fastconv compiles nothing: Numba kernels are compiled (or loaded
 from the on-disk cache) on first use.
 """
@@ -19,6 +24,7 @@ from ._config import get_num_threads, set_num_threads
 from ._auto import calibrate, choose_method
 from .signal import convolve, convolve2d, correlate, correlate2d, fftconvolve, oaconvolve
 from . import ndimage
+from . import nn
 
 __version__ = "0.1.0"
 
@@ -35,4 +41,5 @@ __all__ = [
     "get_num_threads",
     "set_num_threads",
     "ndimage",
+    "nn",
 ]

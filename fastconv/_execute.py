@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ._plan import Plan
+from ._plan import Plan, make_plan
 
 # Output columns per task when rows alone do not give every thread enough work.
 _COL_BLOCK = 4096
@@ -151,3 +151,98 @@ def _run_fft(plan: Plan, x: np.ndarray, w: np.ndarray) -> np.ndarray:
         # Round to the nearest integer, then wrap like NumPy integer arithmetic.
         return np.rint(out).astype(np.int64).astype(plan.result_dtype)
     return out.astype(plan.result_dtype, copy=False)
+
+
+# --- CNN layers ---------------------------------------------------------------------
+
+
+def _nn_layout(a: np.ndarray, lead: int, dtype) -> np.ndarray:
+    """``a`` (two leading axes, then spatial) with ``lead`` unit spatial axes in front, C-contiguous, read-only."""
+    t = np.ascontiguousarray(a, dtype=dtype)
+    t = t.reshape(t.shape[:2] + (1,) * lead + t.shape[2:])
+    view = t.view()
+    view.flags.writeable = False
+    return view
+
+
+def _conv_weight(plan, w: np.ndarray) -> np.ndarray:
+    """The weight in forward layout ``(Cout, Cg, *K)``: flipped and channel-swapped if transposed."""
+    if not plan.transposed_weight:
+        return w
+    G = plan.groups
+    cg = plan.in_channels // G
+    og = plan.out_channels // G
+    k = w.shape[2:]
+    w = w.reshape((G, cg, og) + k).swapaxes(1, 2).reshape((plan.out_channels, cg) + k)
+    return w[(slice(None), slice(None)) + (slice(None, None, -1),) * len(k)]
+
+
+def _conv_input(plan, x: np.ndarray):
+    """The input upsampled by ``plan.upsample`` and cropped where padding is negative; and its padding."""
+    if any(u > 1 for u in plan.upsample):
+        up = np.zeros(x.shape[:2] + plan.upsampled_shape, plan.compute_dtype)
+        up[(slice(None), slice(None)) + tuple(slice(None, None, u) for u in plan.upsample)] = x
+        x = up
+    pad_lo = plan.pad_lo
+    if any(p < 0 for p in pad_lo):
+        x = x[(slice(None), slice(None)) + tuple(slice(max(0, -p), None) for p in pad_lo)]
+        pad_lo = tuple(max(0, p) for p in pad_lo)
+    return x, pad_lo
+
+
+def _geometry(plan, in_shape, pad_lo, lead: int):
+    i64 = lambda t: np.asarray((1,) * lead + tuple(t), dtype=np.int64)  # noqa: E731
+    zero = lambda t: np.asarray((0,) * lead + tuple(t), dtype=np.int64)  # noqa: E731
+    return (i64(in_shape), i64(plan.out_shape), i64(plan.kernel_shape), i64(plan.stride),
+            i64(plan.dilation), zero(pad_lo), zero(plan.border_codes))
+
+
+def run_conv(plan, x: np.ndarray, w: np.ndarray, bias=None) -> np.ndarray:
+    """Run a :class:`~fastconv._plan.ConvPlan`: ``x`` is ``(N, Cin, *S)``; returns ``(N, Cout, *So)``."""
+    dtype = plan.compute_dtype
+    nd = len(plan.in_shape)
+    w = _conv_weight(plan, w)
+    x, pad_lo = _conv_input(plan, x)
+    N, Cout = plan.batch, plan.out_channels
+    if plan.method == "direct":
+        G = plan.groups
+        m = Cout // G
+        x6 = x.reshape((N, G, 1) + x.shape[2:])
+        w6 = w.reshape((1, G, m) + w.shape[2:])
+        spatial = tuple(range(3, 3 + nd))
+        sub = make_plan(x6, w6, axes=spatial, pad_lo=pad_lo, out_shape=plan.out_shape,
+                        result_dtype=dtype, stride=plan.stride, dilation=plan.dilation,
+                        border=plan.border, method="direct", compute=dtype)
+        out = run(sub, x6, w6).reshape((N, Cout) + plan.out_shape)
+    else:
+        from ._engines import channels
+
+        lead = 3 - nd
+        x5 = _nn_layout(x, lead, dtype)
+        w5 = _nn_layout(w, lead, dtype)
+        out = np.empty((N, Cout) + (1,) * lead + plan.out_shape, dtype)
+        channels.forward(x5, w5, out, _geometry(plan, x.shape[2:], pad_lo, lead), plan.groups)
+        out = out.reshape((N, Cout) + plan.out_shape)
+    if bias is not None:
+        out += np.asarray(bias, dtype=dtype).reshape((1, Cout) + (1,) * nd)
+    return out.astype(plan.result_dtype, copy=False)
+
+
+def run_conv_weight_grad(plan, x: np.ndarray, grad_output: np.ndarray) -> np.ndarray:
+    """Gradient of a forward :class:`~fastconv._plan.ConvPlan`'s output with respect to its weight.
+
+    Returns ``gw[o, c, t] = sum_{n, y} grad_output[n, o, y] x~[n, g(o) Cg + c, y s + t d - p]``
+    of shape ``(Cout, Cg, *K)``.
+    """
+    from ._engines import channels
+
+    dtype = plan.compute_dtype
+    nd = len(plan.in_shape)
+    lead = 3 - nd
+    x, pad_lo = _conv_input(plan, x)
+    x5 = _nn_layout(x, lead, dtype)
+    go5 = _nn_layout(grad_output, lead, dtype)
+    cg = plan.in_channels // plan.groups
+    gw = np.empty((plan.out_channels, cg) + (1,) * lead + plan.kernel_shape, dtype)
+    channels.weight_grad(x5, go5, gw, _geometry(plan, x.shape[2:], pad_lo, lead), plan.groups)
+    return gw.reshape((plan.out_channels, cg) + plan.kernel_shape).astype(plan.result_dtype, copy=False)

@@ -142,3 +142,129 @@ def make_plan(
 def with_method(plan: Plan, method: str) -> Plan:
     """``plan`` run by another engine (the compute dtype follows the engine)."""
     return replace(plan, method=method, compute_dtype=compute_dtype(plan.result_dtype, method))
+
+
+@dataclass(frozen=True)
+class ConvPlan:
+    """A frozen description of one CNN layer (the primitive, contracting channels).
+
+    ::
+
+        out[n, g*Og + o, y] = sum_{c < Cg, t}  x~[n, g*Cg + c, y*stride + t*dilation - pad_lo]
+                                                * w[g*Og + o, c, t]
+
+    where ``x~`` is the input, first spread out by ``upsample`` (``upsample - 1``
+    zeros between samples: a transposed convolution), then extended by the
+    border rule of each spatial axis.
+
+    Attributes
+    ----------
+    batch, in_channels, out_channels, groups : int
+        ``Cg = in_channels // groups``, ``Og = out_channels // groups``.
+    in_shape, kernel_shape, out_shape : tuple of int
+        Spatial extents of the input (before upsampling), kernel and output.
+    pad_lo : tuple of int
+        Padding before each spatial axis of the upsampled input; negative
+        values crop (a transposed convolution with large ``padding``).
+    stride, dilation, upsample : tuple of int
+    border : tuple of str
+        One rule of :data:`BORDERS` per spatial axis.
+    transposed_weight : bool
+        The weight is given as ``(in_channels, Og, *kernel)`` and is used
+        flipped, with input and output channel roles swapped (transposed
+        convolution and input gradient).
+    result_dtype, compute_dtype : numpy.dtype
+    method : str
+        ``'channels'`` (im2col + GEMM) or ``'direct'`` (one input channel per
+        group: each channel correlated on its own by the direct engine).
+    """
+
+    batch: int
+    in_channels: int
+    out_channels: int
+    groups: int
+    in_shape: tuple
+    kernel_shape: tuple
+    out_shape: tuple
+    pad_lo: tuple
+    stride: tuple
+    dilation: tuple
+    upsample: tuple
+    border: tuple
+    transposed_weight: bool
+    result_dtype: np.dtype
+    compute_dtype: np.dtype
+    method: str
+
+    @property
+    def upsampled_shape(self) -> tuple:
+        """Spatial extents of the input after upsampling."""
+        return tuple((n - 1) * u + 1 for n, u in zip(self.in_shape, self.upsample))
+
+    @property
+    def pad_hi(self) -> tuple:
+        """Padding after each spatial axis implied by the output shape."""
+        return tuple(
+            (o - 1) * s + (k - 1) * d + 1 - n - p
+            for o, s, k, d, n, p in zip(
+                self.out_shape, self.stride, self.kernel_shape, self.dilation, self.upsampled_shape,
+                self.pad_lo,
+            )
+        )
+
+    @property
+    def border_codes(self) -> tuple:
+        return tuple(BORDERS[b] for b in self.border)
+
+
+def conv_out_shape(in_shape, kernel_shape, pad_lo, pad_hi, stride, dilation, upsample=None) -> tuple:
+    """Output extents ``(n' + lo + hi - d (k - 1) - 1) // s + 1`` (``n'`` the upsampled extent); may be < 1."""
+    upsample = upsample or (1,) * len(in_shape)
+    return tuple(
+        ((n - 1) * u + 1 + lo + hi - d * (k - 1) - 1) // s + 1
+        for n, k, lo, hi, s, d, u in zip(in_shape, kernel_shape, pad_lo, pad_hi, stride, dilation, upsample)
+    )
+
+
+def make_conv_plan(
+    *,
+    batch,
+    in_channels,
+    out_channels,
+    groups,
+    in_shape,
+    kernel_shape,
+    pad_lo,
+    pad_hi,
+    stride,
+    dilation,
+    border,
+    result_dtype,
+    upsample=None,
+    transposed_weight=False,
+    method=None,
+) -> ConvPlan:
+    """Build a :class:`ConvPlan`; ``method`` defaults to ``'direct'`` for one input channel per group."""
+    n = len(in_shape)
+    upsample = tuple(upsample) if upsample is not None else (1,) * n
+    out = conv_out_shape(in_shape, kernel_shape, pad_lo, pad_hi, stride, dilation, upsample)
+    if method is None:
+        method = "direct" if in_channels == groups else "channels"
+    return ConvPlan(
+        batch=int(batch),
+        in_channels=int(in_channels),
+        out_channels=int(out_channels),
+        groups=int(groups),
+        in_shape=tuple(in_shape),
+        kernel_shape=tuple(kernel_shape),
+        out_shape=out,
+        pad_lo=tuple(pad_lo),
+        stride=tuple(stride),
+        dilation=tuple(dilation),
+        upsample=upsample,
+        border=tuple(border),
+        transposed_weight=bool(transposed_weight),
+        result_dtype=np.dtype(result_dtype),
+        compute_dtype=compute_dtype(np.dtype(result_dtype)),
+        method=method,
+    )

@@ -1,0 +1,271 @@
+"""Channel-contracting engine: dense and grouped CNN layers as im2col + GEMM.
+
+A CNN layer is the primitive with a contraction over input channels::
+
+    out[n, g, o, y] = sum_{c, t}  x~[n, g*Cg + c, y*s + t*d - p_lo] * w[g, o, c, t]
+
+For each block of output pixels the engine gathers the input values every
+output pixel reads into a *column matrix* (im2col) of ``C * prod(K)`` rows,
+one per (input channel, kernel tap), and ``P_block`` columns, one per output
+pixel of the block; the layer is then one matrix product per group,
+``w[g] (Og x Cg*KK)  @  cols[g] (Cg*KK x P_block)``, done by the BLAS NumPy is
+linked against.  The weight gradient is the product of the output gradient
+with the transposed column matrix, accumulated block after block.
+
+Memory is bounded: the column matrix of one block never exceeds
+:data:`WORKSPACE_BYTES` (unless a single output row needs more), whatever the
+batch size.  Small images are gathered several at a time, so the matrix
+product is wide enough for BLAS to run near its peak.  A 1x1 layer with
+stride 1 and no padding needs no gathering at all: the input *is* the column
+matrix.
+
+Layout contract (enforced by :mod:`fastconv._execute`): ``x`` is
+``(N, C, D, H, W)``, C-contiguous, read-only, in the compute dtype (1-D and
+2-D layers have unit leading spatial dims); ``w`` is ``(Cout, Cg, KD, KH,
+KW)`` C-contiguous; ``geometry`` holds int64 arrays of three entries each.
+The im2col kernel accepts any padding (negative padding crops) and the
+border rules zero, edge, symmetric, reflect and wrap of :mod:`.borders`.
+
+Determinism: the gather is a copy; every output element is the dot product
+of one weight row with one column, computed by one BLAS call whose
+partition does not depend on fastconv's thread count.  Whether BLAS itself
+gives identical bits at different BLAS thread counts is the BLAS's business
+(OpenBLAS partitions the output, not the reduction, so it does; see the
+tests).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from numba import prange
+
+from . import _jit
+from .direct import _map_index
+
+# Bytes of the column matrix gathered per block.
+WORKSPACE_BYTES = 8 << 20
+# Output pixels per image below which several images share one matrix product.
+_SMALL_IMAGE = 1024
+# Gather with every thread (True) or in the calling thread only, while BLAS uses its own threads.
+PARALLEL_GATHER = True
+
+
+@_jit.serial
+def im2col_tasks(x, cols, n0, n1, r0, r1, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border,
+                 task_lo, task_hi):
+    """Gather rows ``task_lo .. task_hi`` of ``cols`` (see :func:`im2col`), one thread."""
+    C = x.shape[1]
+    D = in_dims[0]
+    H = in_dims[1]
+    W = in_dims[2]
+    Ho = out_dims[1]
+    Wo = out_dims[2]
+    KH = k_dims[1]
+    KW = k_dims[2]
+    KK = k_dims[0] * KH * KW
+    s2 = stride[2]
+    d2 = dilation[2]
+    p2 = pad_lo[2]
+    b2 = border[2]
+    nr = r1 - r0
+    nimg = n1 - n0
+    for task in range(task_lo, task_hi):
+        r = task % nr
+        rest = task // nr
+        ni = rest % nimg
+        rest = rest // nimg
+        t = rest % KK
+        c = rest // KK
+        kw = t % KW
+        kh = (t // KW) % KH
+        kd = t // (KW * KH)
+        ro = r0 + r
+        od = ro // Ho
+        oh = ro % Ho
+        start = (ni * nr + r) * Wo
+        row = cols[c * KK + t, start:start + Wo]
+        i_d = _map_index(od * stride[0] + kd * dilation[0] - pad_lo[0], D, border[0])
+        i_h = _map_index(oh * stride[1] + kh * dilation[1] - pad_lo[1], H, border[1])
+        if i_d < 0 or i_h < 0:
+            for j in range(Wo):
+                row[j] = 0
+        else:
+            src = x[n0 + ni, c, i_d, i_h]
+            off = kw * d2 - p2
+            # Interior columns: 0 <= j * s2 + off < W.
+            j_lo = 0 if off >= 0 else (s2 - 1 - off) // s2
+            last = W - 1 - off
+            j_hi = last // s2 + 1 if last >= 0 else 0
+            j_hi = min(j_hi, Wo)
+            j_lo = min(j_lo, j_hi)
+            for j in range(j_lo):
+                m = _map_index(j * s2 + off, W, b2)
+                row[j] = src[m] if m >= 0 else 0
+            n = j_hi - j_lo
+            dst = row[j_lo:]
+            seg = src[j_lo * s2 + off:]
+            if s2 == 1:
+                for j in range(n):
+                    dst[j] = seg[j]
+            else:
+                for j in range(n):
+                    dst[j] = seg[j * s2]
+            for j in range(j_hi, Wo):
+                m = _map_index(j * s2 + off, W, b2)
+                row[j] = src[m] if m >= 0 else 0
+
+
+@_jit.kernel
+def im2col(x, cols, n0, n1, r0, r1, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border, nchunks):
+    """Gather ``cols[(c, t), (n - n0, r - r0, ow)]`` for images ``n0 .. n1``, output rows ``r0 .. r1``.
+
+    An output row ``r`` is a pair ``(od, oh)`` of the first two spatial
+    dims; ``t`` runs over the kernel taps ``(kd, kh, kw)``.  A task is one
+    row of ``Wo`` output pixels of one (channel, tap); ``nchunks`` contiguous
+    runs of tasks run in parallel.
+    """
+    ntasks = x.shape[1] * k_dims[0] * k_dims[1] * k_dims[2] * (n1 - n0) * (r1 - r0)
+    nchunks = max(1, min(nchunks, ntasks))
+    for chunk in prange(nchunks):
+        im2col_tasks(x, cols, n0, n1, r0, r1, in_dims, out_dims, k_dims, stride, dilation, pad_lo,
+                     border, chunk * ntasks // nchunks, (chunk + 1) * ntasks // nchunks)
+
+
+def gather(x, cols, n0, n1, r0, r1, geometry) -> None:
+    """Fill ``cols`` for images ``n0 .. n1``, output rows ``r0 .. r1`` (serially or in parallel)."""
+    in_dims, out_dims, k_dims, stride, dilation, pad_lo, border = geometry
+    ntasks = x.shape[1] * int(np.prod(k_dims)) * (n1 - n0) * (r1 - r0)
+    threads = numba.get_num_threads() if PARALLEL_GATHER else 1
+    if threads == 1:
+        im2col_tasks(x, cols, n0, n1, r0, r1, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border,
+                     0, ntasks)
+    else:
+        im2col(x, cols, n0, n1, r0, r1, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border,
+               threads)
+
+
+def _is_pointwise(geometry) -> bool:
+    in_dims, out_dims, k_dims, stride, dilation, pad_lo, _ = geometry
+    return (
+        all(k == 1 for k in k_dims)
+        and all(s == 1 for s in stride)
+        and all(p == 0 for p in pad_lo)
+        and tuple(in_dims) == tuple(out_dims)
+    )
+
+
+def _plan_blocks(x, w, geometry, groups):
+    N, C = x.shape[:2]
+    _, out_dims, k_dims = geometry[:3]
+    KK = math.prod(int(k) for k in k_dims)
+    Wo = int(out_dims[2])
+    R = int(out_dims[0]) * int(out_dims[1])
+    P = R * Wo
+    row_bytes = C * KK * Wo * x.dtype.itemsize
+    if P >= _SMALL_IMAGE:
+        # One image (or part of one) per product: P columns are wide enough.
+        image_bytes = row_bytes * R
+        if image_bytes <= WORKSPACE_BYTES:
+            return [(n, n + 1, 0, R) for n in range(N)], KK, R, P
+        rows = max(1, WORKSPACE_BYTES // row_bytes)
+        return [(n, n + 1, r0, min(r0 + rows, R)) for n in range(N) for r0 in range(0, R, rows)], KK, R, P
+    per = max(1, min(N, WORKSPACE_BYTES // max(row_bytes * R, 1)))
+    return [(n0, min(n0 + per, N), 0, R) for n0 in range(0, N, per)], KK, R, P
+
+
+def forward(x, w, out, geometry, groups: int) -> None:
+    """``out[n, o] = sum_{c, t} x~[n, c, ...] w[o, c, t]`` with ``groups`` groups (see module docstring).
+
+    ``out`` is ``(N, Cout, Do, Ho, Wo)`` C-contiguous, overwritten.
+    """
+    N, C = x.shape[:2]
+    Cout = w.shape[0]
+    G = groups
+    Cg = C // G
+    Og = Cout // G
+    in_dims, out_dims, k_dims, stride, dilation, pad_lo, border = geometry
+    outm = out.reshape(N, Cout, -1)
+    if _is_pointwise(geometry):
+        wm = w.reshape(G, Og, Cg)
+        xm = x.reshape(N, G, Cg, -1)
+        for n in range(N):
+            if G == 1:
+                np.matmul(wm[0], xm[n, 0], out=outm[n])
+            else:
+                np.matmul(wm, xm[n], out=outm[n].reshape(G, Og, -1))
+        return
+    blocks, KK, R, P = _plan_blocks(x, w, geometry, groups)
+    Wo = int(out_dims[2])
+    wm = w.reshape(G, Og, Cg * KK)
+    width = max((n1 - n0) * (r1 - r0) * Wo for n0, n1, r0, r1 in blocks)
+    work = np.empty(C * KK * width, x.dtype)
+    tmp = None
+    for n0, n1, r0, r1 in blocks:
+        nimg = n1 - n0
+        pb = nimg * (r1 - r0) * Wo
+        cols = work[: C * KK * pb].reshape(C * KK, pb)
+        gather(x, cols, n0, n1, r0, r1, geometry)
+        if nimg == 1:
+            dst = outm[n0][:, r0 * Wo: r1 * Wo]
+            if G == 1:
+                np.matmul(wm[0], cols, out=dst)
+            else:
+                np.matmul(wm, cols.reshape(G, Cg * KK, pb), out=dst.reshape(G, Og, pb))
+        else:
+            if tmp is None:
+                tmp = np.empty((G, Og, width), x.dtype)
+            t = tmp[:, :, :pb]
+            np.matmul(wm, cols.reshape(G, Cg * KK, pb), out=t)
+            outm[n0:n1] = t.reshape(Cout, nimg, P).transpose(1, 0, 2)
+
+
+def weight_grad(x, go, gw, geometry, groups: int) -> None:
+    """``gw[o, c, t] = sum_{n, y} go[n, o, y] x~[n, c, y*s + t*d - p]`` (the weight gradient).
+
+    ``go`` is ``(N, Cout, Do, Ho, Wo)`` C-contiguous; ``gw`` is ``(Cout, Cg,
+    KD, KH, KW)`` C-contiguous, overwritten.  Blocks are accumulated in a
+    fixed order.
+    """
+    N, C = x.shape[:2]
+    Cout = gw.shape[0]
+    G = groups
+    Cg = C // G
+    Og = Cout // G
+    in_dims, out_dims, k_dims, stride, dilation, pad_lo, border = geometry
+    gom = go.reshape(N, Cout, -1)
+    gwm = gw.reshape(G, Og, -1)
+    gwm[...] = 0
+    blocks, KK, R, P = _plan_blocks(x, gw, geometry, groups)
+    Wo = int(out_dims[2])
+    width = max((n1 - n0) * (r1 - r0) * Wo for n0, n1, r0, r1 in blocks)
+    work = np.empty(C * KK * width, x.dtype)
+    part = np.empty_like(gwm)
+    pointwise = _is_pointwise(geometry)
+    for n0, n1, r0, r1 in blocks:
+        nimg = n1 - n0
+        pb = nimg * (r1 - r0) * Wo
+        if pointwise and nimg == 1:
+            cols = x[n0].reshape(C, -1)[:, r0 * Wo: r1 * Wo]
+        else:
+            cols = work[: C * KK * pb].reshape(C * KK, pb)
+            gather(x, cols, n0, n1, r0, r1, geometry)
+        if nimg == 1:
+            g = gom[n0][:, r0 * Wo: r1 * Wo]
+        else:
+            g = np.ascontiguousarray(gom[n0:n1].transpose(1, 0, 2)).reshape(Cout, pb)
+        np.matmul(g.reshape(G, Og, pb), cols.reshape(G, Cg * KK, pb).transpose(0, 2, 1), out=part)
+        gwm += part
+
+
+def warm_up() -> None:
+    """Compile (or load from the cache) the gather for float32 and float64."""
+    i64 = lambda *v: np.array(v, dtype=np.int64)  # noqa: E731
+    for dtype in (np.float32, np.float64):
+        x = np.ones((1, 1, 1, 1, 3), dtype)
+        x.flags.writeable = False
+        cols = np.empty((2, 2), dtype)
+        im2col(x, cols, 0, 1, 0, 1, i64(1, 1, 3), i64(1, 1, 2), i64(1, 1, 2), i64(1, 1, 1),
+               i64(1, 1, 1), i64(0, 0, 0), i64(0, 0, 0))

@@ -1,0 +1,433 @@
+"""fastconv.nn: CNN layers, transposed layers and gradients against torch and a NumPy oracle.
+
+Tolerances.  Every output is a sum of ``L`` products (``L = C_in/groups *
+prod(K)`` for a layer, ``N * prod(out)`` for a weight gradient), plus a bias.
+Whatever the summation order, a floating sum of ``L`` products is within
+``gamma_L * sum |x| |w|`` of the exact value, ``gamma_L = L u / (1 - L u)``
+with ``u`` the unit roundoff (2**-24 for float32, 2**-53 for float64).  Two
+implementations (fastconv and torch, each with its own order) differ by at
+most twice that, so the tests check
+
+    |fastconv - torch| <= 2 gamma_{L+1} * (the same operation on |x|, |w|) + tiny
+
+which is rigorous, scales with the reduction length and the data, and does
+not depend on how either library orders its sums.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from fastconv import nn
+
+try:
+    import torch
+    import torch.nn.functional as F
+except ImportError:  # pragma: no cover - CI installs torch CPU where it can
+    torch = None
+    F = None
+
+needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed")
+
+_MODES = {"zeros": None, "reflect": "reflect", "replicate": "replicate", "circular": "circular"}
+
+
+def _u(dtype) -> float:
+    return float(np.finfo(dtype).eps) / 2
+
+
+def _bound(absolute: np.ndarray, terms: int, dtype) -> np.ndarray:
+    u = _u(dtype)
+    gamma = (terms + 1) * u / (1 - (terms + 1) * u)
+    return 2 * gamma * absolute + np.finfo(dtype).tiny
+
+
+def _assert_close(got, want, absolute, terms, dtype):
+    got = np.asarray(got)
+    assert got.shape == want.shape
+    assert got.dtype == np.dtype(dtype)
+    err = np.abs(got.astype(np.float64) - want.astype(np.float64))
+    bound = _bound(absolute, terms, dtype)
+    worst = np.max(err - bound)
+    assert worst <= 0, f"error exceeds the rounding bound by {worst} (max err {err.max()})"
+
+
+# --- a plain NumPy oracle (no torch needed) ---------------------------------------------------
+
+
+def ref_conv(x, w, b, stride, pad_lo, pad_hi, dilation, groups, mode="zeros"):
+    """Naive batched grouped correlation in float64: pad with np.pad, then sum tap by tap."""
+    nd = x.ndim - 2
+    np_mode = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode]
+    xp = np.pad(x.astype(np.float64), [(0, 0), (0, 0)] + list(zip(pad_lo, pad_hi)), mode=np_mode)
+    N, C = x.shape[:2]
+    Cout, Cg = w.shape[:2]
+    K = w.shape[2:]
+    out_shape = tuple((xp.shape[2 + a] - dilation[a] * (K[a] - 1) - 1) // stride[a] + 1 for a in range(nd))
+    out = np.zeros((N, Cout) + out_shape)
+    og = Cout // groups
+    for t in itertools.product(*(range(k) for k in K)):
+        sl = tuple(slice(t[a] * dilation[a], t[a] * dilation[a] + (out_shape[a] - 1) * stride[a] + 1, stride[a])
+                   for a in range(nd))
+        for g in range(groups):
+            patch = xp[(slice(None), slice(g * Cg, (g + 1) * Cg)) + sl]  # (N, Cg, *out)
+            wt = w[(slice(g * og, (g + 1) * og), slice(None)) + t].astype(np.float64)  # (og, Cg)
+            out[:, g * og:(g + 1) * og] += np.einsum("nc...,oc->no...", patch, wt)
+    if b is not None:
+        out += b.astype(np.float64).reshape((1, Cout) + (1,) * nd)
+    return out
+
+
+# --- random layer configurations ---------------------------------------------------------
+
+
+def _random_layer(rng, nd):
+    kind = rng.choice(["dense", "grouped", "depthwise"])
+    groups = 1 if kind == "dense" else int(rng.integers(2, 4))
+    cg = 1 if kind == "depthwise" else int(rng.integers(1, 4))
+    og = int(rng.integers(1, 3)) if kind != "dense" else int(rng.integers(1, 5))
+    kmax = 4 if nd < 3 else 3
+    K = tuple(int(k) for k in rng.integers(1, kmax + 1, nd))
+    stride = tuple(int(s) for s in rng.integers(1, 4, nd))
+    dilation = tuple(int(d) for d in rng.integers(1, 3, nd))
+    mode = str(rng.choice(list(_MODES)))
+    choice = rng.integers(0, 4)
+    if choice == 0 and all(s == 1 for s in stride):
+        padding = "same"
+        total = [d * (k - 1) for d, k in zip(dilation, K)]
+        lo = tuple(t // 2 for t in total)
+        hi = tuple(t - t // 2 for t in total)
+    elif choice == 1:
+        padding = "valid"
+        lo = hi = (0,) * nd
+    elif choice == 2:
+        padding = int(rng.integers(0, 3))
+        lo = hi = (padding,) * nd
+    else:
+        padding = tuple(int(p) for p in rng.integers(0, 3, nd))
+        lo = hi = padding
+    smax = 9 if nd < 3 else 6
+    shape = []
+    for a in range(nd):
+        least = max(1, dilation[a] * (K[a] - 1) + 1 - lo[a] - hi[a], max(lo[a], hi[a]) + 1)
+        shape.append(int(rng.integers(least, least + smax)))
+    return dict(N=int(rng.integers(1, 3)), C=cg * groups, Cout=og * groups, groups=groups, K=K,
+                stride=stride, dilation=dilation, padding=padding, lo=lo, hi=hi, mode=mode,
+                shape=tuple(shape), bias=bool(rng.integers(0, 2)), batched=bool(rng.integers(0, 4)))
+
+
+def _data(rng, cfg, dtype):
+    x = rng.standard_normal((cfg["N"], cfg["C"]) + cfg["shape"]).astype(dtype)
+    w = rng.standard_normal((cfg["Cout"], cfg["C"] // cfg["groups"]) + cfg["K"]).astype(dtype)
+    b = rng.standard_normal(cfg["Cout"]).astype(dtype) if cfg["bias"] else None
+    return x, w, b
+
+
+_CONV = {1: nn.conv1d, 2: nn.conv2d, 3: nn.conv3d}
+_CONVT = {1: nn.conv_transpose1d, 2: nn.conv_transpose2d, 3: nn.conv_transpose3d}
+_IGRAD = {1: nn.conv1d_input_grad, 2: nn.conv2d_input_grad, 3: nn.conv3d_input_grad}
+_WGRAD = {1: nn.conv1d_weight_grad, 2: nn.conv2d_weight_grad, 3: nn.conv3d_weight_grad}
+
+
+def _torch_conv(nd, x, w, b, cfg):
+    x = torch.from_numpy(x)
+    if cfg["mode"] != "zeros":
+        pad = [p for a in reversed(range(nd)) for p in (cfg["lo"][a], cfg["hi"][a])]
+        x = F.pad(x, pad, mode=_MODES[cfg["mode"]])
+        padding = 0
+    else:
+        padding = cfg["padding"]
+    f = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[nd]
+    return f(x, torch.from_numpy(w), None if b is None else torch.from_numpy(b), stride=cfg["stride"],
+             padding=padding, dilation=cfg["dilation"], groups=cfg["groups"]).numpy()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_conv_against_numpy_oracle(nd, dtype):
+    rng = np.random.default_rng(100 + nd)
+    for _ in range(12):
+        cfg = _random_layer(rng, nd)
+        x, w, b = _data(rng, cfg, dtype)
+        args = (cfg["stride"], cfg["lo"], cfg["hi"], cfg["dilation"], cfg["groups"], cfg["mode"])
+        want = ref_conv(x, w, b, *args)
+        absolute = ref_conv(np.abs(x), np.abs(w), None if b is None else np.abs(b), *args)
+        got = _CONV[nd](x, w, b, cfg["stride"], cfg["padding"], cfg["dilation"], cfg["groups"], cfg["mode"])
+        _assert_close(got, want, absolute, (cfg["C"] // cfg["groups"]) * math.prod(cfg["K"]), dtype)
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_conv_against_torch(nd, dtype):
+    rng = np.random.default_rng(200 + nd)
+    for _ in range(25):
+        cfg = _random_layer(rng, nd)
+        x, w, b = _data(rng, cfg, dtype)
+        if not cfg["batched"]:
+            x = x[:1]
+        want = _torch_conv(nd, x.astype(np.float64), w.astype(np.float64),
+                           None if b is None else b.astype(np.float64), cfg)
+        absolute = _torch_conv(nd, np.abs(x).astype(np.float64), np.abs(w).astype(np.float64),
+                               None if b is None else np.abs(b).astype(np.float64), cfg)
+        xin = x if cfg["batched"] else x[0]
+        got = _CONV[nd](xin, w, b, stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"],
+                        groups=cfg["groups"], padding_mode=cfg["mode"])
+        got = got if cfg["batched"] else got[None]
+        _assert_close(got, want, absolute, (cfg["C"] // cfg["groups"]) * math.prod(cfg["K"]), dtype)
+        # and torch in its own dtype, as a second opinion with torch's own rounding
+        tgot = _torch_conv(nd, x, w, b, cfg)
+        _assert_close(got, tgot.astype(np.float64), absolute, (cfg["C"] // cfg["groups"]) * math.prod(cfg["K"]),
+                      dtype)
+
+
+def _random_transpose(rng, nd):
+    groups = int(rng.integers(1, 4))
+    cg = int(rng.integers(1, 3))
+    og = int(rng.integers(1, 3))
+    K = tuple(int(k) for k in rng.integers(1, 4, nd))
+    stride = tuple(int(s) for s in rng.integers(1, 4, nd))
+    dilation = tuple(int(d) for d in rng.integers(1, 3, nd))
+    padding = tuple(int(p) for p in rng.integers(0, 3, nd))
+    out_pad = tuple(int(rng.integers(0, max(s, d))) for s, d in zip(stride, dilation))
+    shape = []
+    for a in range(nd):
+        n = int(rng.integers(1, 6 if nd < 3 else 4))
+        while (n - 1) * stride[a] - 2 * padding[a] + dilation[a] * (K[a] - 1) + out_pad[a] + 1 < 1:
+            n += 1
+        shape.append(n)
+    return dict(N=int(rng.integers(1, 3)), C=cg * groups, og=og, groups=groups, K=K, stride=stride,
+                dilation=dilation, padding=padding, out_pad=out_pad, shape=tuple(shape),
+                bias=bool(rng.integers(0, 2)))
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_conv_transpose_against_torch(nd, dtype):
+    rng = np.random.default_rng(300 + nd)
+    ft = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}[nd]
+    for _ in range(15):
+        c = _random_transpose(rng, nd)
+        x = rng.standard_normal((c["N"], c["C"]) + c["shape"]).astype(dtype)
+        w = rng.standard_normal((c["C"], c["og"]) + c["K"]).astype(dtype)
+        b = rng.standard_normal(c["og"] * c["groups"]).astype(dtype) if c["bias"] else None
+
+        def run(x, w, b):
+            t = lambda a: None if a is None else torch.from_numpy(a.astype(np.float64))  # noqa: E731
+            return ft(t(x), t(w), t(b), stride=c["stride"], padding=c["padding"],
+                      output_padding=c["out_pad"], groups=c["groups"], dilation=c["dilation"]).numpy()
+
+        want = run(x, w, b)
+        absolute = run(np.abs(x), np.abs(w), None if b is None else np.abs(b))
+        got = _CONVT[nd](x, w, b, c["stride"], c["padding"], c["out_pad"], c["groups"], c["dilation"])
+        _assert_close(got, want, absolute, (c["C"] // c["groups"]) * math.prod(c["K"]), dtype)
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_gradients_against_torch(nd, dtype):
+    import torch.nn.grad as tg
+
+    rng = np.random.default_rng(400 + nd)
+    ti = {1: tg.conv1d_input, 2: tg.conv2d_input, 3: tg.conv3d_input}[nd]
+    tw = {1: tg.conv1d_weight, 2: tg.conv2d_weight, 3: tg.conv3d_weight}[nd]
+    for _ in range(10):
+        cfg = _random_layer(rng, nd)
+        cfg["mode"] = "zeros"
+        if isinstance(cfg["padding"], str):
+            cfg["padding"] = cfg["lo"] if cfg["lo"] == cfg["hi"] else 0
+            cfg["lo"] = cfg["hi"] = cfg["padding"] if isinstance(cfg["padding"], tuple) else (0,) * nd
+        x, w, _ = _data(rng, cfg, dtype)
+        out_shape = _torch_conv(nd, x, w, None, cfg).shape
+        go = rng.standard_normal(out_shape).astype(dtype)
+        kw = dict(stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"], groups=cfg["groups"])
+        t64 = lambda a: torch.from_numpy(a.astype(np.float64))  # noqa: E731
+
+        want = ti(x.shape, t64(w), t64(go), **kw).numpy()
+        absolute = ti(x.shape, t64(np.abs(w)), t64(np.abs(go)), **kw).numpy()
+        got = _IGRAD[nd](x.shape, w, go, **kw)
+        # each input sample receives at most Cout/groups * prod(K) products
+        _assert_close(got, want, absolute, (cfg["Cout"] // cfg["groups"]) * math.prod(cfg["K"]), dtype)
+
+        want = tw(t64(x), w.shape, t64(go), **kw).numpy()
+        absolute = tw(t64(np.abs(x)), w.shape, t64(np.abs(go)), **kw).numpy()
+        got = _WGRAD[nd](x, w.shape, go, **kw)
+        _assert_close(got, want, absolute, cfg["N"] * math.prod(out_shape[2:]), dtype)
+
+
+# --- array kinds, dtypes --------------------------------------------------------------------
+
+
+@needs_torch
+def test_torch_in_torch_out():
+    x = torch.randn(2, 4, 9, 9)
+    w = torch.randn(6, 2, 3, 3)
+    out = nn.conv2d(x, w, padding=1, groups=2)
+    assert isinstance(out, torch.Tensor) and out.dtype == torch.float32 and out.shape == (2, 6, 9, 9)
+    ref = F.conv2d(x, w, padding=1, groups=2)
+    assert torch.allclose(out, ref, rtol=1e-4, atol=1e-4)
+    gi = nn.conv2d_input_grad(x.shape, w, torch.ones_like(ref), padding=1, groups=2)
+    assert isinstance(gi, torch.Tensor) and gi.shape == x.shape
+    with pytest.raises(TypeError, match="detach"):
+        nn.conv2d(x.requires_grad_(), w)
+
+
+def test_numpy_in_numpy_out_and_dtypes():
+    x = np.ones((1, 2, 5), np.float32)
+    out = nn.conv1d(x, np.ones((3, 2, 2), np.float32))
+    assert type(out) is np.ndarray and out.dtype == np.float32
+    assert nn.conv1d(x, np.ones((3, 2, 2))).dtype == np.float64  # result_type promotion
+    half = nn.conv1d(x.astype(np.float16), np.ones((3, 2, 2), np.float16))
+    assert half.dtype == np.float16 and np.all(half == 4)
+    assert nn.conv1d(x[0], np.ones((3, 2, 2), np.float32)).shape == (3, 4)  # unbatched
+    with pytest.raises(TypeError, match="floating dtype"):
+        nn.conv1d(np.ones((1, 2, 5), np.int64), np.ones((3, 2, 2)))
+
+
+def test_array_api_strict():
+    xps = pytest.importorskip("array_api_strict")
+    x = xps.asarray(np.ones((1, 1, 4, 4)))
+    out = nn.conv2d(x, xps.asarray(np.ones((1, 1, 3, 3))))
+    assert type(out) is type(x)
+    assert np.all(np.asarray(out) == 9)
+
+
+# --- errors ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: nn.conv2d(np.ones((1, 3, 5, 5)), np.ones((4, 1, 3, 3)), groups=2), "divisible by groups"),
+        (lambda: nn.conv2d(np.ones((1, 4, 5, 5)), np.ones((3, 2, 3, 3)), groups=2), "out_channels"),
+        (lambda: nn.conv2d(np.ones((1, 4, 5, 5)), np.ones((4, 1, 3, 3)), groups=2), "channels"),
+        (lambda: nn.conv2d(np.ones((1, 1, 2, 2)), np.ones((1, 1, 3, 3))), "larger than the padded input"),
+        (lambda: nn.conv2d(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)), stride=2, padding="same"),
+         "padding='same' is not supported for strided"),
+        (lambda: nn.conv2d(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)), padding=-1), "padding must be non-negative"),
+        (lambda: nn.conv2d(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)), padding="full"), "padding must be one of"),
+        (lambda: nn.conv2d(np.ones((5, 5)), np.ones((1, 1, 3, 3))), "input must be 4-D"),
+        (lambda: nn.conv2d(np.ones((1, 1, 5, 5)), np.ones((1, 3, 3))), "weight must be 4-D"),
+        (lambda: nn.conv2d(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)), stride=0), "stride must be positive"),
+        (lambda: nn.conv2d(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)), dilation=(1, 2, 3)), "dilation"),
+        (lambda: nn.conv2d(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)), groups=0), "groups must be a positive"),
+        (lambda: nn.conv2d(np.ones((1, 1, 5, 5)), np.ones((2, 1, 3, 3)), bias=np.ones(3)), "bias must have shape"),
+        (lambda: nn.conv2d(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)), padding_mode="mirror"), "padding_mode"),
+        (lambda: nn.conv1d(np.ones((1, 1, 3)), np.ones((1, 1, 3)), padding=3, padding_mode="reflect"),
+         "padding_mode='reflect' needs padding smaller"),
+        (lambda: nn.conv1d(np.ones((1, 1, 3)), np.ones((1, 1, 3)), padding=4, padding_mode="circular"),
+         "padding_mode='circular'"),
+        (lambda: nn.conv_transpose2d(np.ones((1, 2, 3, 3)), np.ones((2, 1, 3, 3)), stride=2, output_padding=2),
+         "output_padding must be smaller than either stride or dilation"),
+        (lambda: nn.conv_transpose2d(np.ones((1, 3, 3, 3)), np.ones((3, 1, 3, 3)), groups=2), "divisible by groups"),
+        (lambda: nn.conv_transpose1d(np.ones((1, 1, 1)), np.ones((1, 1, 1)), padding=1), "padding .* too large"),
+        (lambda: nn.conv2d_input_grad((1, 1, 5, 5), np.ones((1, 1, 3, 3)), np.ones((1, 1, 2, 2))),
+         "grad_output has spatial shape"),
+        (lambda: nn.conv2d_weight_grad(np.ones((1, 1, 5, 5)), (1, 1, 3, 3), np.ones((1, 2, 3, 3))),
+         "grad_output must have batch"),
+    ],
+)
+def test_errors(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+@needs_torch
+@pytest.mark.parametrize(
+    "args",
+    [
+        dict(x=(1, 3, 5, 5), w=(4, 1, 3, 3), groups=2),
+        dict(x=(1, 1, 2, 2), w=(1, 1, 3, 3)),
+        dict(x=(1, 1, 5, 5), w=(1, 1, 3, 3), stride=2, padding="same"),
+        dict(x=(1, 1, 5, 5), w=(1, 1, 3, 3), padding=-1),
+    ],
+)
+def test_torch_refuses_the_same(args):
+    args = dict(args)
+    x, w = torch.ones(args.pop("x")), torch.ones(args.pop("w"))
+    with pytest.raises((RuntimeError, ValueError)):
+        F.conv2d(x, w, **args)
+    with pytest.raises(ValueError):
+        nn.conv2d(x.numpy(), w.numpy(), **args)
+
+
+# --- determinism and memory ----------------------------------------------------------------
+
+
+def test_identical_bits_at_any_numba_thread_count():
+    import numba
+
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3, 8, 17, 19)).astype(np.float32)
+    w = rng.standard_normal((6, 8, 3, 3)).astype(np.float32)
+    dw = rng.standard_normal((8, 1, 3, 3)).astype(np.float32)
+    go = rng.standard_normal((3, 6, 17, 19)).astype(np.float32)
+    before = numba.get_num_threads()
+    results = []
+    try:
+        for threads in sorted({1, before}):
+            numba.set_num_threads(threads)
+            results.append((nn.conv2d(x, w, padding=1, padding_mode="reflect"),
+                            nn.conv2d(x, dw, padding=1, groups=8),
+                            nn.conv2d_weight_grad(x, w.shape, go, padding=1)))
+    finally:
+        numba.set_num_threads(before)
+    for a, b in zip(results[0], results[-1]):
+        assert np.array_equal(a, b)
+
+
+def test_identical_bits_at_any_blas_thread_count():
+    # The matrix products run in NumPy's BLAS, with the BLAS's own threads.
+    # OpenBLAS splits the output among its threads, not the reduction, so the
+    # bits do not depend on its thread count: checked in fresh processes.
+    code = textwrap.dedent(
+        """
+        import numpy as np
+        from fastconv import nn
+        rng = np.random.default_rng(3)
+        x = rng.standard_normal((4, 32, 20, 20)).astype(np.float32)
+        w = rng.standard_normal((48, 32, 3, 3)).astype(np.float32)
+        go = rng.standard_normal((4, 48, 20, 20)).astype(np.float32)
+        a = nn.conv2d(x, w, padding=1)
+        g = nn.conv2d_weight_grad(x, w.shape, go, padding=1)
+        import hashlib
+        print(hashlib.sha256(a.tobytes() + g.tobytes()).hexdigest())
+        """
+    )
+    import os
+
+    digests = set()
+    for threads in ("1", "2"):
+        env = dict(os.environ, OPENBLAS_NUM_THREADS=threads, OMP_NUM_THREADS=threads)
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                                timeout=300)
+        assert result.returncode == 0, result.stderr
+        digests.add(result.stdout.strip())
+    assert len(digests) == 1
+
+
+def test_workspace_is_bounded():
+    # A batch far larger than the workspace: the column matrix stays within it.
+    import tracemalloc
+
+    from fastconv._engines import channels
+
+    x = np.ones((16, 16, 64, 64), np.float32)
+    w = np.ones((8, 16, 3, 3), np.float32)
+    nn.conv2d(x[:1], w, padding=1)  # compile / load first
+    tracemalloc.start()
+    out = nn.conv2d(x, w, padding=1)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    full_im2col = 16 * 16 * 9 * 64 * 64 * 4
+    assert peak <= out.nbytes + 2 * channels.WORKSPACE_BYTES + (1 << 20) < full_im2col
+    assert np.all(out[:, :, 1:-1, 1:-1] == 16 * 9)
