@@ -1,0 +1,90 @@
+"""Start-up costs, each measured in a fresh Python process.
+
+* ``ImportTime.track_import``: ``import fastconv`` (numpy and numba included,
+  as a user's script pays them).
+* ``FirstCall.track_first_call``: the first call of a public function in a
+  process, timed inside the child after the import.  ``cold``: with
+  ``NUMBA_CACHE_DIR`` pointing at an empty folder, so every kernel compiles
+  (the first run after an install); ``setup_cache`` measures it once per
+  case, since it also fills the folder.  ``warm``: a fresh process on that
+  filled folder, so kernels load from disk (every later run of a user's
+  script).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+
+IMPORT = """
+import time
+start = time.perf_counter()
+import fastconv
+print(time.perf_counter() - start)
+"""
+
+FIRST_CALL = """
+import sys, time
+import numpy as np
+import fastconv
+case = sys.argv[1]
+rng = np.random.default_rng(0)
+if case == "convolve-1d-float64":
+    args, kwargs, func = (rng.standard_normal(10_000), rng.standard_normal(15)), {}, fastconv.convolve
+elif case == "convolve2d-float32":
+    args = (rng.standard_normal((256, 256)).astype("float32"),
+            rng.standard_normal((7, 7)).astype("float32"))
+    kwargs, func = {"mode": "same"}, fastconv.convolve2d
+else:
+    raise SystemExit("unknown case " + case)
+start = time.perf_counter()
+func(*args, **kwargs)
+print(time.perf_counter() - start)
+"""
+
+CASES = ["convolve-1d-float64", "convolve2d-float32"]
+
+
+def _child_seconds(code: str, *args: str, cache_dir: str | None = None) -> float:
+    env = dict(os.environ)
+    if cache_dir is not None:
+        env["NUMBA_CACHE_DIR"] = cache_dir
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, check=True
+    )
+    return float(out.stdout.split()[-1])
+
+
+class ImportTime:
+    """Seconds to ``import fastconv`` in a fresh interpreter (median of three)."""
+
+    unit = "seconds"
+    timeout = 120
+
+    def track_import(self):
+        return statistics.median(_child_seconds(IMPORT) for _ in range(3))
+
+
+class FirstCall:
+    """Seconds of the first call in a fresh process: compile (cold) or load from cache (warm)."""
+
+    params = [CASES, ["cold", "warm"]]
+    param_names = ["case", "cache"]
+    unit = "seconds"
+    timeout = 120
+
+    def setup_cache(self):
+        # One folder of compiled kernels per case; the run that fills it is the cold measurement.
+        root = os.path.abspath("numba-cache")
+        cold = {case: _child_seconds(FIRST_CALL, case, cache_dir=os.path.join(root, case)) for case in CASES}
+        return root, cold
+
+    setup_cache.timeout = 600
+
+    def track_first_call(self, cache, case, kind):
+        root, cold = cache
+        if kind == "cold":
+            return cold[case]
+        return _child_seconds(FIRST_CALL, case, cache_dir=os.path.join(root, case))
