@@ -4,7 +4,7 @@ Each engine's time is modelled as a fixed overhead plus a rate times a work
 count that follows the engine's algorithm (all times in seconds):
 
 ``direct``
-    ``t = o + r * (I + 3 B + 8 E) / p`` with ``I`` the multiply-adds of
+    ``t = o + r * (I + 15 B + 8 E) / p`` with ``I`` the multiply-adds of
     interior output columns, ``B`` those of border columns (scalar code),
     ``E`` the output elements (memory traffic) and ``p`` the threads that have
     work (the engine's task count, capped by the thread count).
@@ -56,7 +56,7 @@ DEFAULTS = {
     "fft": {"float64": (5.0e-5, 4.1e-10), "float32": (5.0e-5, 2.6e-10)},
     "oa": {"float64": (6.0e-5, 2.75e-10), "float32": (6.0e-5, 1.5e-10)},
 }
-_TASK_SECONDS = 3.0e-5  # Python overhead per task of the block engine (measured)
+_TASK_SECONDS = 5.0e-5  # Python overhead per task of the block engine (measured)
 
 _CONSTANTS = None  # loaded lazily: the calibration for this machine, or DEFAULTS
 
@@ -134,7 +134,7 @@ def _features(plan, method, nx: int, nw: int, threads: int):
         border_cols = min(cols, plan.pad_lo[-1] + max(plan.pad_hi[-1], 0))
         macs = B * out * k
         border = macs * border_cols / cols
-        work = (macs - border) + 3.0 * border + 8.0 * B * out
+        work = (macs - border) + 15.0 * border + 8.0 * B * out
         if complex_:
             work *= 4.0
         return work, min(threads, max(tasks, 1)), 0
