@@ -271,7 +271,10 @@ def fftconvolve(in1, in2, mode="full", axes=None):
     all outputs, so outputs much smaller than the largest have a large
     *relative* error (the direct method has none of that).  Measured errors
     are listed in :mod:`fastconv._engines.fft`.  Empty inputs raise
-    ValueError (scipy returns an empty array).
+    ValueError (scipy returns an empty array).  When `in1` has length 1 on a
+    batch axis where `in2` is longer, scipy's ``'same'`` output keeps
+    `in1`'s length 1 there (it crops the broadcast batch to the middle
+    entry); fastconv returns the whole broadcast batch.
 
     Examples
     --------

@@ -360,14 +360,22 @@ def fft_correlate(x, w, out_shape, pad_lo, *, threads=None):
     axes = tuple(range(1, nd + 1))
     real = x.dtype.kind == "f"
     wr = w[(slice(None),) + (slice(None, None, -1),) * nd]
-    if real:
-        spec = fft.rfftn(x, lengths, axes, threads)
-        spec *= fft.rfftn(wr, lengths, axes, threads)
-        full = fft.irfftn(spec, lengths, axes, threads)
+    forward, inverse = (fft.rfftn, fft.irfftn) if real else (fft.fftn, fft.ifftn)
+    if threads > 1 and nd == 1 and x.shape[0] == w.shape[0] == 1:
+        # Neither library splits one 1-D transform over threads: transform the
+        # kernel in a second thread while this one transforms the input.
+        job = _pool(threads).submit(forward, wr, lengths, axes, 1)
+        spec = forward(x, lengths, axes, 1)
+        wspec = job.result()
     else:
-        spec = fft.fftn(x, lengths, axes, threads)
-        spec *= fft.fftn(wr, lengths, axes, threads)
-        full = fft.ifftn(spec, lengths, axes, threads)
+        spec = forward(x, lengths, axes, threads)
+        wspec = forward(wr, lengths, axes, threads)
+    if spec.shape == np.broadcast_shapes(spec.shape, wspec.shape):
+        spec *= wspec
+    else:  # one input per batch entry, the other broadcast
+        spec = spec * wspec
+    del wspec
+    full = inverse(spec, lengths, axes, threads)
     del spec
     # out[y] = conv[y + s]; with the lengths above the indices never alias.
     index = [slice(None)]
