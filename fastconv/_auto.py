@@ -17,8 +17,8 @@ count that follows the engine's algorithm (all times in seconds):
     of the products; ``T`` counts 0.6 for batched or N-D transforms, whose
     lines pocketfft computes side by side in SIMD registers (measured 1.7x
     to 2.4x faster per sample than one line).  ``p`` is the thread count for batched or N-D
-    transforms and 1 for a single 1-D transform, which neither scipy.fft nor
-    numpy.fft can split.
+    transforms and 1.5 for a single 1-D signal, whose transforms neither
+    scipy.fft nor numpy.fft can split (the kernel's runs beside the input's).
 ``oa``
     As ``fft``, with the transforms of the blocks and ``p`` the number of
     groups of blocks (capped by the thread count), plus a per-task overhead.
@@ -146,7 +146,9 @@ def _features(plan, method, nx: int, nw: int, threads: int):
             # many lines per call: pocketfft runs them side by side in SIMD
             t *= 0.6
         work = t + 2.0 * B * m
-        par = threads if (B > 1 or len(lengths) > 1) else 1
+        # one 1-D signal: the kernel's transform runs beside the input's, the
+        # inverse alone (3 transforms in the time of 2)
+        par = threads if (B > 1 or len(lengths) > 1) else (1.5 if threads > 1 else 1)
         return work, par, 0
     # oa
     block = F.block_shape(tuple(plan.kernel_shape), tuple(plan.out_shape))
