@@ -270,7 +270,7 @@ def contributed_cases() -> list[Case]:
     ``anchors``, ``floor`` and ``flops`` (and optionally ``group`` and ``target``).
     """
     found = []
-    for module in ("_bench_fft",):
+    for module in ("_bench_fft", "_bench_nn"):
         mod = _optional(f"{__package__}.{module}")
         for entry in getattr(mod, "CASES", []) if mod is not None else []:
             if isinstance(entry, Case):

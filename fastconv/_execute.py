@@ -201,9 +201,14 @@ def run_conv(plan, x: np.ndarray, w: np.ndarray, bias=None) -> np.ndarray:
     """Run a :class:`~fastconv._plan.ConvPlan`: ``x`` is ``(N, Cin, *S)``; returns ``(N, Cout, *So)``."""
     dtype = plan.compute_dtype
     nd = len(plan.in_shape)
+    N, Cout = plan.batch, plan.out_channels
+    if plan.transposed_weight and plan.method == "channels":
+        out = _run_transposed(plan, x, w)
+        if bias is not None:
+            out += np.asarray(bias, dtype=dtype).reshape((1, Cout) + (1,) * nd)
+        return out.astype(plan.result_dtype, copy=False)
     w = _conv_weight(plan, w)
     x, pad_lo = _conv_input(plan, x)
-    N, Cout = plan.batch, plan.out_channels
     if plan.method == "direct":
         G = plan.groups
         m = Cout // G
@@ -226,6 +231,23 @@ def run_conv(plan, x: np.ndarray, w: np.ndarray, bias=None) -> np.ndarray:
     if bias is not None:
         out += np.asarray(bias, dtype=dtype).reshape((1, Cout) + (1,) * nd)
     return out.astype(plan.result_dtype, copy=False)
+
+
+def _run_transposed(plan, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """A transposed convolution by matrix product and scatter: no multiplications by spread-in zeros."""
+    from ._engines import channels
+
+    dtype = plan.compute_dtype
+    nd = len(plan.in_shape)
+    lead = 3 - nd
+    i64 = lambda t, fill=1: np.asarray((fill,) * lead + tuple(t), dtype=np.int64)  # noqa: E731
+    # The convolution being transposed pads by p = d (K - 1) - pad_lo.
+    pad = tuple(d * (k - 1) - lo for d, k, lo in zip(plan.dilation, plan.kernel_shape, plan.pad_lo))
+    geometry = (i64(plan.in_shape), i64(plan.out_shape), i64(plan.kernel_shape), i64(plan.upsample),
+                i64(plan.dilation), i64(pad, 0))
+    out = np.empty((plan.batch, plan.out_channels) + (1,) * lead + plan.out_shape, dtype)
+    channels.transposed(_nn_layout(x, lead, dtype), _nn_layout(w, lead, dtype), out, geometry, plan.groups)
+    return out.reshape((plan.batch, plan.out_channels) + plan.out_shape)
 
 
 def run_conv_weight_grad(plan, x: np.ndarray, grad_output: np.ndarray) -> np.ndarray:

@@ -431,3 +431,29 @@ def test_workspace_is_bounded():
     full_im2col = 16 * 16 * 9 * 64 * 64 * 4
     assert peak <= out.nbytes + 2 * channels.WORKSPACE_BYTES + (1 << 20) < full_im2col
     assert np.all(out[:, :, 1:-1, 1:-1] == 16 * 9)
+
+
+@pytest.mark.parametrize("workspace", [1 << 10, 1 << 14, 1 << 30])
+def test_block_shapes_do_not_change_the_result(monkeypatch, workspace):
+    # Row blocks (tiny workspace), several images per product (large one):
+    # the same sums, whatever the blocking.
+    from fastconv._engines import channels
+
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((3, 4, 13, 11))
+    w = rng.standard_normal((6, 2, 3, 2))
+    wt = rng.standard_normal((4, 3, 3, 2))
+    go = rng.standard_normal((3, 6, 7, 12))
+    monkeypatch.setattr(channels, "WORKSPACE_BYTES", workspace)
+    got = nn.conv2d(x, w, stride=(2, 1), padding=1, groups=2, padding_mode="circular")
+    want = ref_conv(x, w, None, (2, 1), (1, 1), (1, 1), (1, 1), 2, "circular")
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    gw = nn.conv2d_weight_grad(x, w.shape, go, stride=(2, 1), padding=1, groups=2)
+    monkeypatch.setattr(channels, "WORKSPACE_BYTES", 1 << 30)
+    np.testing.assert_allclose(gw, nn.conv2d_weight_grad(x, w.shape, go, stride=(2, 1), padding=1, groups=2),
+                               rtol=1e-12, atol=1e-12)
+    monkeypatch.setattr(channels, "WORKSPACE_BYTES", workspace)
+    t = nn.conv_transpose2d(x, wt, stride=2, padding=1, output_padding=1, groups=2)
+    monkeypatch.setattr(channels, "WORKSPACE_BYTES", 1 << 30)
+    np.testing.assert_allclose(t, nn.conv_transpose2d(x, wt, stride=2, padding=1, output_padding=1, groups=2),
+                               rtol=1e-12, atol=1e-12)

@@ -45,18 +45,24 @@ from numba import prange
 from . import _jit
 from .direct import _map_index
 
-# Bytes of the column matrix gathered per block.
-WORKSPACE_BYTES = 8 << 20
+# Bytes of the column matrix gathered per block: about one core's L2, so the
+# matrix product reads the columns from cache (measured best among 0.25 - 8 MiB).
+WORKSPACE_BYTES = 2 << 20
 # Output pixels per image below which several images share one matrix product.
 _SMALL_IMAGE = 1024
-# Gather with every thread (True) or in the calling thread only, while BLAS uses its own threads.
-PARALLEL_GATHER = True
+# Gather (and scatter) with every Numba thread (True) or in the calling thread
+# only (False), BLAS using its own threads for the products.  On an idle
+# 2-core host the parallel gather takes half the time, but on a shared,
+# oversubscribed one a parallel region waits for its slowest thread and was
+# measured 5-20x slower than the serial gather; the serial gather costs about
+# a third of the matrix product, so it is the default.
+PARALLEL_GATHER = False
 
 
 @_jit.serial
 def im2col_tasks(x, cols, n0, n1, r0, r1, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border,
                  task_lo, task_hi):
-    """Gather rows ``task_lo .. task_hi`` of ``cols`` (see :func:`im2col`), one thread."""
+    """Gather the rows ``task_lo .. task_hi`` of ``cols`` (one per channel, tap and image; see :func:`im2col`)."""
     C = x.shape[1]
     D = in_dims[0]
     H = in_dims[1]
@@ -73,46 +79,50 @@ def im2col_tasks(x, cols, n0, n1, r0, r1, in_dims, out_dims, k_dims, stride, dil
     nr = r1 - r0
     nimg = n1 - n0
     for task in range(task_lo, task_hi):
-        r = task % nr
-        rest = task // nr
-        ni = rest % nimg
-        rest = rest // nimg
+        ni = task % nimg
+        rest = task // nimg
         t = rest % KK
         c = rest // KK
         kw = t % KW
         kh = (t // KW) % KH
         kd = t // (KW * KH)
-        ro = r0 + r
-        od = ro // Ho
-        oh = ro % Ho
-        start = (ni * nr + r) * Wo
-        row = cols[c * KK + t, start:start + Wo]
-        i_d = _map_index(od * stride[0] + kd * dilation[0] - pad_lo[0], D, border[0])
-        i_h = _map_index(oh * stride[1] + kh * dilation[1] - pad_lo[1], H, border[1])
-        if i_d < 0 or i_h < 0:
-            for j in range(Wo):
-                row[j] = 0
-        else:
-            src = x[n0 + ni, c, i_d, i_h]
-            off = kw * d2 - p2
-            # Interior columns: 0 <= j * s2 + off < W.
-            j_lo = 0 if off >= 0 else (s2 - 1 - off) // s2
-            last = W - 1 - off
-            j_hi = last // s2 + 1 if last >= 0 else 0
-            j_hi = min(j_hi, Wo)
-            j_lo = min(j_lo, j_hi)
+        crow = cols[c * KK + t, ni * nr * Wo:(ni + 1) * nr * Wo]
+        off = kw * d2 - p2
+        # Interior columns: 0 <= j * s2 + off < W.
+        j_lo = 0 if off >= 0 else (s2 - 1 - off) // s2
+        last = W - 1 - off
+        j_hi = last // s2 + 1 if last >= 0 else 0
+        j_hi = min(j_hi, Wo)
+        j_lo = min(j_lo, j_hi)
+        n = j_hi - j_lo
+        xc = x[n0 + ni, c]
+        od = r0 // Ho
+        oh = r0 % Ho
+        for r in range(nr):
+            row = crow[r * Wo:(r + 1) * Wo]
+            i_d = _map_index(od * stride[0] + kd * dilation[0] - pad_lo[0], D, border[0])
+            i_h = _map_index(oh * stride[1] + kh * dilation[1] - pad_lo[1], H, border[1])
+            oh += 1
+            if oh == Ho:
+                oh = 0
+                od += 1
+            if i_d < 0 or i_h < 0:
+                for j in range(Wo):
+                    row[j] = 0
+                continue
+            src = xc[i_d, i_h]
             for j in range(j_lo):
                 m = _map_index(j * s2 + off, W, b2)
                 row[j] = src[m] if m >= 0 else 0
-            n = j_hi - j_lo
-            dst = row[j_lo:]
-            seg = src[j_lo * s2 + off:]
-            if s2 == 1:
-                for j in range(n):
-                    dst[j] = seg[j]
-            else:
-                for j in range(n):
-                    dst[j] = seg[j * s2]
+            if n > 0:
+                dst = row[j_lo:]
+                seg = src[j_lo * s2 + off:]
+                if s2 == 1:
+                    for j in range(n):
+                        dst[j] = seg[j]
+                else:
+                    for j in range(n):
+                        dst[j] = seg[j * s2]
             for j in range(j_hi, Wo):
                 m = _map_index(j * s2 + off, W, b2)
                 row[j] = src[m] if m >= 0 else 0
@@ -124,10 +134,10 @@ def im2col(x, cols, n0, n1, r0, r1, in_dims, out_dims, k_dims, stride, dilation,
 
     An output row ``r`` is a pair ``(od, oh)`` of the first two spatial
     dims; ``t`` runs over the kernel taps ``(kd, kh, kw)``.  A task is one
-    row of ``Wo`` output pixels of one (channel, tap); ``nchunks`` contiguous
-    runs of tasks run in parallel.
+    (channel, tap, image) row of ``cols``; ``nchunks`` contiguous runs of
+    tasks run in parallel.
     """
-    ntasks = x.shape[1] * k_dims[0] * k_dims[1] * k_dims[2] * (n1 - n0) * (r1 - r0)
+    ntasks = x.shape[1] * k_dims[0] * k_dims[1] * k_dims[2] * (n1 - n0)
     nchunks = max(1, min(nchunks, ntasks))
     for chunk in prange(nchunks):
         im2col_tasks(x, cols, n0, n1, r0, r1, in_dims, out_dims, k_dims, stride, dilation, pad_lo,
@@ -137,7 +147,7 @@ def im2col(x, cols, n0, n1, r0, r1, in_dims, out_dims, k_dims, stride, dilation,
 def gather(x, cols, n0, n1, r0, r1, geometry) -> None:
     """Fill ``cols`` for images ``n0 .. n1``, output rows ``r0 .. r1`` (serially or in parallel)."""
     in_dims, out_dims, k_dims, stride, dilation, pad_lo, border = geometry
-    ntasks = x.shape[1] * int(np.prod(k_dims)) * (n1 - n0) * (r1 - r0)
+    ntasks = x.shape[1] * int(np.prod(k_dims)) * (n1 - n0)
     threads = numba.get_num_threads() if PARALLEL_GATHER else 1
     if threads == 1:
         im2col_tasks(x, cols, n0, n1, r0, r1, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border,
@@ -145,6 +155,107 @@ def gather(x, cols, n0, n1, r0, r1, geometry) -> None:
     else:
         im2col(x, cols, n0, n1, r0, r1, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border,
                threads)
+
+
+@_jit.serial
+def col2im_planes(cols, out, n, r0, r1, in_dims, out_dims, k_dims, stride, dilation, pad, o_lo, o_hi):
+    """Add ``cols`` into the output planes ``o_lo .. o_hi`` of image ``n`` (see :func:`col2im`), one thread."""
+    H = in_dims[1]
+    W = in_dims[2]
+    Do = out_dims[0]
+    Ho = out_dims[1]
+    Wo = out_dims[2]
+    KH = k_dims[1]
+    KW = k_dims[2]
+    KK = k_dims[0] * KH * KW
+    s2 = stride[2]
+    d2 = dilation[2]
+    p2 = pad[2]
+    for o in range(o_lo, o_hi):
+        plane = out[n, o]
+        for t in range(KK):
+            kw = t % KW
+            kh = (t // KW) % KH
+            kd = t // (KW * KH)
+            row = cols[o * KK + t]
+            off = kw * d2 - p2
+            # Input columns whose output column iw * s2 + off lies in [0, Wo).
+            i_lo = 0 if off >= 0 else (s2 - 1 - off) // s2
+            last = Wo - 1 - off
+            i_hi = last // s2 + 1 if last >= 0 else 0
+            i_hi = min(i_hi, W)
+            i_lo = min(i_lo, i_hi)
+            m = i_hi - i_lo
+            for r in range(r0, r1):
+                yd = (r // H) * stride[0] + kd * dilation[0] - pad[0]
+                yh = (r % H) * stride[1] + kh * dilation[1] - pad[1]
+                if yd < 0 or yd >= Do or yh < 0 or yh >= Ho or m <= 0:
+                    continue
+                src = row[(r - r0) * W + i_lo:]
+                dst = plane[yd, yh, i_lo * s2 + off:]
+                if s2 == 1:
+                    for j in range(m):
+                        dst[j] += src[j]
+                else:
+                    for j in range(m):
+                        dst[j * s2] += src[j]
+
+
+@_jit.kernel
+def col2im(cols, out, n, r0, r1, in_dims, out_dims, k_dims, stride, dilation, pad, nchunks):
+    """``out[n, o, y] += cols[(o, t), (r - r0, iw)]`` for every input pixel ``i = (r, iw)`` with ``y = i s + t d - pad``.
+
+    The scatter of a transposed convolution: each output plane is summed by
+    one task, taps in order, then input rows in order, so the result does not
+    depend on the thread count.
+    """
+    Cout = out.shape[1]
+    nchunks = max(1, min(nchunks, Cout))
+    for chunk in prange(nchunks):
+        col2im_planes(cols, out, n, r0, r1, in_dims, out_dims, k_dims, stride, dilation, pad,
+                      chunk * Cout // nchunks, (chunk + 1) * Cout // nchunks)
+
+
+def scatter(cols, out, n, r0, r1, geometry) -> None:
+    """Add the columns of image ``n``'s input rows ``r0 .. r1`` into ``out`` (serially or in parallel)."""
+    in_dims, out_dims, k_dims, stride, dilation, pad = geometry
+    threads = numba.get_num_threads() if PARALLEL_GATHER else 1
+    if threads == 1:
+        col2im_planes(cols, out, n, r0, r1, in_dims, out_dims, k_dims, stride, dilation, pad, 0, out.shape[1])
+    else:
+        col2im(cols, out, n, r0, r1, in_dims, out_dims, k_dims, stride, dilation, pad, threads)
+
+
+def transposed(x, w, out, geometry, groups: int) -> None:
+    """Transposed convolution ``out[n, o, i s + t d - p] += x[n, c, i] w[c, o, t]`` (matrix product, then scatter).
+
+    ``x`` is ``(N, C, D, H, W)``, ``w`` ``(C, Og, KD, KH, KW)`` (input channels
+    first, not flipped), ``out`` ``(N, G * Og, Do, Ho, Wo)`` C-contiguous and
+    overwritten; ``geometry`` is ``(in_dims, out_dims, k_dims, stride,
+    dilation, pad)``.  Only the products of real input samples are computed:
+    ``W^T x`` gives, per input pixel, its contribution to every (output
+    channel, tap), and :func:`col2im` adds them where they land.
+    """
+    N, C = x.shape[:2]
+    G = groups
+    Cg = C // G
+    Og = w.shape[1]
+    in_dims, out_dims, k_dims = geometry[:3]
+    KK = math.prod(int(k) for k in k_dims)
+    W = int(in_dims[2])
+    R = int(in_dims[0]) * int(in_dims[1])
+    wt = w.reshape(G, Cg, Og * KK).transpose(0, 2, 1)
+    xm = x.reshape(N, G, Cg, -1)
+    rows = max(1, min(R, WORKSPACE_BYTES // max(G * Og * KK * W * x.dtype.itemsize, 1)))
+    work = np.empty(G * Og * KK * rows * W, x.dtype)
+    out[...] = 0
+    for n in range(N):
+        for r0 in range(0, R, rows):
+            r1 = min(r0 + rows, R)
+            pb = (r1 - r0) * W
+            cols = work[: G * Og * KK * pb].reshape(G, Og * KK, pb)
+            np.matmul(wt, xm[n][:, :, r0 * W: r1 * W], out=cols)
+            scatter(cols.reshape(G * Og * KK, pb), out, n, r0, r1, geometry)
 
 
 def _is_pointwise(geometry) -> bool:
@@ -158,6 +269,12 @@ def _is_pointwise(geometry) -> bool:
 
 
 def _plan_blocks(x, w, geometry, groups):
+    """``(n0, n1, r0, r1)`` blocks of images and output rows whose column matrix fits the workspace.
+
+    An image whose columns do not fit is cut into runs of output rows;
+    small images (fewer than ``_SMALL_IMAGE`` output pixels) are taken
+    several at a time, so the matrix product is wide enough for BLAS.
+    """
     N, C = x.shape[:2]
     _, out_dims, k_dims = geometry[:3]
     KK = math.prod(int(k) for k in k_dims)
@@ -165,14 +282,11 @@ def _plan_blocks(x, w, geometry, groups):
     R = int(out_dims[0]) * int(out_dims[1])
     P = R * Wo
     row_bytes = C * KK * Wo * x.dtype.itemsize
-    if P >= _SMALL_IMAGE:
-        # One image (or part of one) per product: P columns are wide enough.
-        image_bytes = row_bytes * R
-        if image_bytes <= WORKSPACE_BYTES:
-            return [(n, n + 1, 0, R) for n in range(N)], KK, R, P
+    image_bytes = row_bytes * R
+    if image_bytes > WORKSPACE_BYTES:
         rows = max(1, WORKSPACE_BYTES // row_bytes)
         return [(n, n + 1, r0, min(r0 + rows, R)) for n in range(N) for r0 in range(0, R, rows)], KK, R, P
-    per = max(1, min(N, WORKSPACE_BYTES // max(row_bytes * R, 1)))
+    per = max(1, min(N, WORKSPACE_BYTES // image_bytes)) if P < _SMALL_IMAGE else 1
     return [(n0, min(n0 + per, N), 0, R) for n0 in range(0, N, per)], KK, R, P
 
 
