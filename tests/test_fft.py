@@ -373,3 +373,19 @@ def test_numpy_fft_backend(monkeypatch, dtype):
     got = fastconv.convolve(x[0, 0], w[0, 0], method="oa")
     np.testing.assert_allclose(got, reference_1d(x[0, 0], w[0, 0], "full").astype(dtype), rtol=0,
                                atol=norm_tol(x[0, 0], w[0, 0], 512, dtype))
+
+
+def test_numpy_fft_backend_splits_one_nd_transform(monkeypatch):
+    # A single 2-D transform: every 1-D pass is split over the threads.
+    x = RNG.standard_normal((1, 70, 90))
+    w = RNG.standard_normal((1, 9, 7))
+    want = F.fft_correlate(x, w, (78, 96), (8, 6), threads=1)
+    monkeypatch.setattr(F, "backend", lambda: F._NumpyFFT())
+    for threads in (1, 2, 3):
+        got = F.fft_correlate(x, w, (78, 96), (8, 6), threads=threads)
+        np.testing.assert_allclose(got, want, rtol=0, atol=2 * norm_tol(x, w, 80 * 96, np.float64))
+    xc = (x + 1j * x[:, ::-1]).astype(np.complex64)
+    wc = w.astype(np.complex64)
+    want = F.fft_correlate(xc, wc, (70, 90), (4, 3), threads=1)
+    got = F.fft_correlate(xc, wc, (70, 90), (4, 3), threads=2)
+    np.testing.assert_allclose(got, want, rtol=0, atol=2 * norm_tol(xc, wc, 80 * 96, np.complex64))

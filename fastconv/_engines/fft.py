@@ -165,19 +165,53 @@ class _ScipyFFT:
 
 
 class _NumpyFFT:
-    """numpy.fft with a ``workers`` argument: the batch (leading) axis split over threads."""
+    """numpy.fft with a ``workers`` argument.
+
+    Multi-axis transforms run axis by axis (as ``numpy.fft.rfftn`` does);
+    each 1-D pass is split over threads along the longest other axis, so the
+    work of one N-D transform, or of a batch, is shared by all threads.
+    """
 
     name = "numpy.fft"
 
-    def _split(self, func, a, s, axes, workers):
-        if workers <= 1 or a.shape[0] < 2 or 0 in axes:
-            return func(a, s=s, axes=axes)
-        parts = np.array_split(np.arange(a.shape[0]), min(workers, a.shape[0]))
-        pieces = list(_pool(workers).map(lambda ix: func(a[ix[0] : ix[-1] + 1], s=s, axes=axes), parts))
-        return np.concatenate(pieces, axis=0)
+    @staticmethod
+    def _pass(func, a, n, axis, workers):
+        others = [i for i in range(a.ndim) if i != axis]
+        split = max(others, key=lambda i: a.shape[i]) if others else None
+        if workers <= 1 or split is None or a.shape[split] < 2:
+            return func(a, n=n, axis=axis)
+        edges = np.linspace(0, a.shape[split], min(workers, a.shape[split]) + 1).astype(int)
+
+        def piece(i):
+            index = [slice(None)] * a.ndim
+            index[split] = slice(edges[i], edges[i + 1])
+            return func(a[tuple(index)], n=n, axis=axis)
+
+        return np.concatenate(list(_pool(workers).map(piece, range(len(edges) - 1))), axis=split)
 
     def rfftn(self, a, s, axes, workers=1):
-        return self._split(np.fft.rfftn, a, s, axes, workers)
+        out = self._pass(np.fft.rfft, a, s[-1], axes[-1], workers)
+        for n, ax in zip(s[:-1][::-1], axes[:-1][::-1]):
+            out = self._pass(np.fft.fft, out, n, ax, workers)
+        return out
+
+    def irfftn(self, a, s, axes, workers=1):
+        out = a
+        for n, ax in zip(s[:-1], axes[:-1]):
+            out = self._pass(np.fft.ifft, out, n, ax, workers)
+        return self._pass(np.fft.irfft, out, s[-1], axes[-1], workers)
+
+    def fftn(self, a, s, axes, workers=1):
+        out = a
+        for n, ax in zip(s[::-1], axes[::-1]):
+            out = self._pass(np.fft.fft, out, n, ax, workers)
+        return out
+
+    def ifftn(self, a, s, axes, workers=1):
+        out = a
+        for n, ax in zip(s, axes):
+            out = self._pass(np.fft.ifft, out, n, ax, workers)
+        return out
 
     def rfft(self, a, n):
         return np.fft.rfft(a, n=n, axis=-1)
@@ -190,15 +224,6 @@ class _NumpyFFT:
 
     def ifft(self, a, n):
         return np.fft.ifft(a, n=n, axis=-1)
-
-    def irfftn(self, a, s, axes, workers=1):
-        return self._split(np.fft.irfftn, a, s, axes, workers)
-
-    def fftn(self, a, s, axes, workers=1):
-        return self._split(np.fft.fftn, a, s, axes, workers)
-
-    def ifftn(self, a, s, axes, workers=1):
-        return self._split(np.fft.ifftn, a, s, axes, workers)
 
 
 _POOL_LOCK = threading.Lock()
