@@ -52,7 +52,11 @@ __all__ = ["calibrate", "choose_method", "int_fft_exact", "model_times"]
 # thread (so that other processes' load did not enter), on a 2-core x86-64
 # host (AMD EPYC Zen 5, AVX-512; numba 0.68, numpy 2.4, scipy.fft 1.17).
 DEFAULTS = {
-    "direct": {"float64": (2.5e-5, 6.8e-11), "float32": (2.0e-5, 3.6e-11), "int": (2.5e-5, 6.6e-11)},
+    "direct": {
+        "float64": (2.5e-5, 6.8e-11),
+        "float32": (2.0e-5, 3.6e-11),
+        "int": (2.5e-5, 6.6e-11),
+    },
     "fft": {"float64": (5.0e-5, 4.1e-10), "float32": (5.0e-5, 2.6e-10)},
     "oa": {"float64": (6.0e-5, 2.75e-10), "float32": (6.0e-5, 1.5e-10)},
 }
@@ -152,7 +156,9 @@ def _features(plan, method, nx: int, nw: int, threads: int):
         return work, par, 0
     # oa
     block = F.block_shape(tuple(plan.kernel_shape), tuple(plan.out_shape))
-    tiles = math.prod(-(-o // (m - k + 1)) for m, k, o in zip(block, plan.kernel_shape, plan.out_shape))
+    tiles = math.prod(
+        -(-o // (m - k + 1)) for m, k, o in zip(block, plan.kernel_shape, plan.out_shape)
+    )
     m = math.prod(block)
     t = (2 * B * tiles + nw) * _transform_cost(block, single) * (2.0 if complex_ else 1.0)
     if len(block) == 1 and tiles < F._SIMD_ROWS:
@@ -168,7 +174,9 @@ def _features(plan, method, nx: int, nw: int, threads: int):
 def supported(plan) -> tuple:
     """The engines that can run ``plan``."""
     borders = (plan.border,) if isinstance(plan.border, str) else plan.border
-    simple = all(b == "zero" for b in borders) and set(plan.stride) == {1} and set(plan.dilation) == {1}
+    simple = (
+        all(b == "zero" for b in borders) and set(plan.stride) == {1} and set(plan.dilation) == {1}
+    )
     return ("direct", "fft", "oa") if simple else ("direct",)
 
 

@@ -68,7 +68,7 @@ def _full_shape(s1, s2, axes):
 
 def _one_d_case(n, k, dtype, group, target):
     shape1, shape2 = (n,), (k,)
-    get = lambda: _data(shape1, shape2, dtype)  # noqa: E731
+    get = lambda: _data(shape1, shape2, dtype)
     anchors = {"numpy.convolve": lambda: np.convolve(*get())}
     ss = _optional("scipy.signal")
     if ss is not None:
@@ -88,7 +88,7 @@ def _one_d_case(n, k, dtype, group, target):
 
 def _batch_case(rows, n, k, dtype):
     shape1, shape2 = (rows, n), (1, k)
-    get = lambda: _data(shape1, shape2, dtype)  # noqa: E731
+    get = lambda: _data(shape1, shape2, dtype)
     anchors = {}
     ss = _optional("scipy.signal")
     if ss is not None:
@@ -113,7 +113,7 @@ def _batch_case(rows, n, k, dtype):
 
 def _auto_case(shape1, shape2, dtype, mode):
     axes = tuple(range(len(shape1)))
-    get = lambda: _data(shape1, shape2, dtype)  # noqa: E731
+    get = lambda: _data(shape1, shape2, dtype)
     anchors = {
         f"fastconv method={m!r}": (lambda m=m: signal.convolve(*get(), mode=mode, method=m))
         for m in ("direct", "fft", "oa")
@@ -139,13 +139,30 @@ def _cases():
             cases.append(_one_d_case(1_000_000, k, dtype, "fft-1d", ""))
     for dtype in (np.float64, np.float32):
         cases.append(_batch_case(512, 4096, 63, dtype))
-    grid_1d = [(1000, 10), (1000, 100), (10_000, 30), (10_000, 300), (100_000, 50), (100_000, 120),
-               (100_000, 2000), (1_000_000, 100), (1_000_000, 200), (1_000_000, 10_000), (30_000, 30_000)]
+    grid_1d = [
+        (1000, 10),
+        (1000, 100),
+        (10_000, 30),
+        (10_000, 300),
+        (100_000, 50),
+        (100_000, 120),
+        (100_000, 2000),
+        (1_000_000, 100),
+        (1_000_000, 200),
+        (1_000_000, 10_000),
+        (30_000, 30_000),
+    ]
     for dtype in (np.float64, np.float32):
         for n, k in grid_1d:
             cases.append(_auto_case((n,), (k,), dtype, "full"))
-    grid_2d = [((512, 512), (3, 3)), ((512, 512), (9, 9)), ((512, 512), (17, 17)), ((1024, 1024), (31, 31)),
-               ((2048, 2048), (15, 15)), ((256, 256), (256, 256))]
+    grid_2d = [
+        ((512, 512), (3, 3)),
+        ((512, 512), (9, 9)),
+        ((512, 512), (17, 17)),
+        ((1024, 1024), (31, 31)),
+        ((2048, 2048), (15, 15)),
+        ((256, 256), (256, 256)),
+    ]
     for dtype in (np.float64, np.float32):
         for s1, s2 in grid_2d:
             cases.append(_auto_case(s1, s2, dtype, "same"))

@@ -28,7 +28,10 @@ def test_choose_method_follows_the_obvious_cases():
     assert fastconv.choose_method(np.ones(1000), np.ones(3)) == "direct"
     assert fastconv.choose_method(np.ones(10), np.ones(10), mode="valid") == "direct"
     assert fastconv.choose_method(np.ones(1_000_000), np.ones(4095)) == "oa"
-    assert fastconv.choose_method(np.ones((2000, 2000)), np.ones((201, 201)), mode="same") in ("fft", "oa")
+    assert fastconv.choose_method(np.ones((2000, 2000)), np.ones((201, 201)), mode="same") in (
+        "fft",
+        "oa",
+    )
     assert fastconv.choose_method(2.0, 3.0) == "direct"
 
 
@@ -37,7 +40,9 @@ def test_auto_runs_the_method_choose_method_names():
     for k in (5, 4000):
         w = RNG.standard_normal(k)
         method = fastconv.choose_method(x, w)
-        np.testing.assert_array_equal(fastconv.convolve(x, w), fastconv.convolve(x, w, method=method))
+        np.testing.assert_array_equal(
+            fastconv.convolve(x, w), fastconv.convolve(x, w, method=method)
+        )
 
 
 def test_choose_method_measure_returns_times():
@@ -59,11 +64,20 @@ def test_model_times_cover_every_engine_and_are_positive():
 
     for n, k in ((10, 3), (10**6, 63), (10**6, 4095)):
         x, w = np.ones(n), np.ones(k)
-        plan = make_plan(x, w, axes=(0,), pad_lo=(k - 1,), out_shape=(n + k - 1,), result_dtype=np.float64)
+        plan = make_plan(
+            x, w, axes=(0,), pad_lo=(k - 1,), out_shape=(n + k - 1,), result_dtype=np.float64
+        )
         times = _auto.model_times(plan, threads=2)
         assert set(times) == {"direct", "fft", "oa"} and all(t > 0 for t in times.values())
-    plan = make_plan(x, w, axes=(0,), pad_lo=(k - 1,), out_shape=(n + k - 1,), result_dtype=np.float64,
-                     border="wrap")
+    plan = make_plan(
+        x,
+        w,
+        axes=(0,),
+        pad_lo=(k - 1,),
+        out_shape=(n + k - 1,),
+        result_dtype=np.float64,
+        border="wrap",
+    )
     assert set(_auto.model_times(plan, threads=2)) == {"direct"}
 
 
@@ -101,7 +115,9 @@ def test_the_exactness_bound_holds_at_its_edge():
         if _auto.int_fft_exact(x, w, (m,)):
             np.testing.assert_array_equal(fft, exact)
     # the bound is meaningful: it accepts the small amplitudes
-    assert _auto.int_fft_exact(RNG.choice([-(2**10), 2**10], n), RNG.choice([-(2**10), 2**10], k), (m,))
+    assert _auto.int_fft_exact(
+        RNG.choice([-(2**10), 2**10], n), RNG.choice([-(2**10), 2**10], k), (m,)
+    )
 
 
 def test_bool_inputs_are_exact():

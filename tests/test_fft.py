@@ -78,7 +78,18 @@ def transform_length(n, k, mode, method):
     return F.fast_length(n + k - 1)
 
 
-SIZES_1D = [(1, 1), (2, 1), (7, 3), (8, 4), (100, 7), (101, 8), (64, 64), (5, 40), (1000, 63), (4097, 300)]
+SIZES_1D = [
+    (1, 1),
+    (2, 1),
+    (7, 3),
+    (8, 4),
+    (100, 7),
+    (101, 8),
+    (64, 64),
+    (5, 40),
+    (1000, 63),
+    (4097, 300),
+]
 
 
 @pytest.mark.parametrize("method", ["fft", "oa"])
@@ -92,14 +103,20 @@ def test_1d_against_extended_precision(method, mode, n, k):
         got = op(x, w, mode, method=method)
         want = reference_1d(x, w, mode, correlate=corr)
         assert got.dtype == np.float64 and got.shape == want.shape
-        np.testing.assert_allclose(got, want.astype(np.float64), rtol=0, atol=norm_tol(x, w, m, np.float64))
+        np.testing.assert_allclose(
+            got, want.astype(np.float64), rtol=0, atol=norm_tol(x, w, m, np.float64)
+        )
 
 
 @pytest.mark.parametrize("method", ["fft", "oa"])
 @pytest.mark.parametrize("dtype", [np.float32, np.complex64, np.complex128])
 def test_dtypes_stay_and_errors_scale_with_their_eps(method, dtype):
-    x = RNG.standard_normal(3000) + (1j * RNG.standard_normal(3000) if np.dtype(dtype).kind == "c" else 0)
-    w = RNG.standard_normal(200) + (1j * RNG.standard_normal(200) if np.dtype(dtype).kind == "c" else 0)
+    x = RNG.standard_normal(3000) + (
+        1j * RNG.standard_normal(3000) if np.dtype(dtype).kind == "c" else 0
+    )
+    w = RNG.standard_normal(200) + (
+        1j * RNG.standard_normal(200) if np.dtype(dtype).kind == "c" else 0
+    )
     x, w = x.astype(dtype), w.astype(dtype)
     m = transform_length(3000, 200, "full", method)
     for op, corr in ((fastconv.convolve, False), (fastconv.correlate, True)):
@@ -148,7 +165,9 @@ def test_nd_and_axes_against_scipy(method, shape1, shape2, axes, mode):
             fastconv.convolve(x, w, mode, method=method, axes=axes)
         return
     got = fastconv.convolve(x, w, mode, method=method, axes=axes)
-    got_face = {"fft": fastconv.fftconvolve, "oa": fastconv.oaconvolve}[method](x, w, mode, axes=axes)
+    got_face = {"fft": fastconv.fftconvolve, "oa": fastconv.oaconvolve}[method](
+        x, w, mode, axes=axes
+    )
     np.testing.assert_array_equal(got_face, got)
     want = scipy_signal.fftconvolve(x, w, mode, axes=axes)
     if mode == "same" and want.shape != got.shape:
@@ -156,8 +175,12 @@ def test_nd_and_axes_against_scipy(method, shape1, shape2, axes, mode):
         # one entry of the broadcast batch; fastconv keeps the whole batch.
         batch = [i for i in range(x.ndim) if i not in ax]
         assert all(x.shape[i] == 1 for i in batch if got.shape[i] != want.shape[i])
-        got = got[tuple(slice((g - 1) // 2, (g - 1) // 2 + 1) if i in batch and g != h else slice(None)
-                        for i, (g, h) in enumerate(zip(got.shape, want.shape)))]
+        got = got[
+            tuple(
+                slice((g - 1) // 2, (g - 1) // 2 + 1) if i in batch and g != h else slice(None)
+                for i, (g, h) in enumerate(zip(got.shape, want.shape))
+            )
+        ]
     m = math.prod(F.fast_length(x.shape[a] + w.shape[a] - 1) for a in ax)
     # both results lie within norm_tol of the exact one (scipy's transforms
     # are at most that long), so they differ by at most twice that
@@ -176,7 +199,9 @@ def test_complex_correlate_conjugates_and_matches_scipy():
             got = fastconv.correlate(w, x, mode, method=method) if mode != "valid" else None
             if got is not None:
                 want = scipy_signal.correlate(w, x, mode, method="direct")
-                np.testing.assert_allclose(got, want, rtol=0, atol=norm_tol(x, w, 1024, np.complex128))
+                np.testing.assert_allclose(
+                    got, want, rtol=0, atol=norm_tol(x, w, 1024, np.complex128)
+                )
 
 
 def test_structured_inputs_within_the_rigorous_bound():
@@ -194,7 +219,17 @@ def test_structured_inputs_within_the_rigorous_bound():
 # --------------------------------------------------------------------------
 # dtypes as scipy
 # --------------------------------------------------------------------------
-DTYPES = [np.bool_, np.int8, np.uint8, np.int32, np.int64, np.float16, np.float32, np.float64, np.complex64]
+DTYPES = [
+    np.bool_,
+    np.int8,
+    np.uint8,
+    np.int32,
+    np.int64,
+    np.float16,
+    np.float32,
+    np.float64,
+    np.complex64,
+]
 
 
 @pytest.mark.parametrize("d1", DTYPES)
@@ -208,7 +243,11 @@ def test_fftconvolve_and_oaconvolve_dtypes_match_scipy(d1, d2):
         assert got.dtype == want.dtype, (f.__name__, d1, d2)
         # scipy transforms a float16 / float32 input in single precision even
         # when the result is float64; fastconv then computes in float64.
-        single = {np.dtype(d1), np.dtype(d2)} & {np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.complex64)}
+        single = {np.dtype(d1), np.dtype(d2)} & {
+            np.dtype(np.float16),
+            np.dtype(np.float32),
+            np.dtype(np.complex64),
+        }
         tol = rigorous_tol(x, w, 64, np.float32 if single else want.dtype)
         np.testing.assert_allclose(got, want, rtol=0, atol=2 * tol)
     assert scipy_signal.oaconvolve(x, w).dtype == want.dtype
@@ -236,7 +275,9 @@ def test_int8_wraps_like_numpy():
     a = np.array([100, 100, 100], np.int8)
     b = np.array([2, 2], np.int8)
     for method in ("fft", "oa"):
-        np.testing.assert_array_equal(fastconv.convolve(a, b, method=method), [-56, -112, -112, -56])
+        np.testing.assert_array_equal(
+            fastconv.convolve(a, b, method=method), [-56, -112, -112, -56]
+        )
 
 
 def test_scalars_and_lists():
@@ -281,11 +322,22 @@ def test_block_sizes_do_not_change_the_result_beyond_rounding(k):
     want = F.fft_correlate(x, w, (o,), (p,))
     for m in (F.fast_length(k + 1), F.fast_length(2 * k), F.fast_length(10 * k)):
         got = F.oa_correlate(x, w, (o,), (p,), block=(m,))
-        np.testing.assert_allclose(got, want, rtol=0, atol=2 * norm_tol(x, w, F.fast_length(o), np.float64))
+        np.testing.assert_allclose(
+            got, want, rtol=0, atol=2 * norm_tol(x, w, F.fast_length(o), np.float64)
+        )
 
 
 def test_fast_length():
-    assert [F.fast_length(n) for n in (1, 7, 11, 17, 97, 1000, 1025, 4097)] == [1, 8, 12, 18, 100, 1000, 1080, 4320]
+    assert [F.fast_length(n) for n in (1, 7, 11, 17, 97, 1000, 1025, 4097)] == [
+        1,
+        8,
+        12,
+        18,
+        100,
+        1000,
+        1080,
+        4320,
+    ]
     for n in range(1, 2000, 37):
         m = F.fast_length(n)
         assert m >= n
@@ -325,7 +377,9 @@ def test_block_engine_memory_is_bounded_by_the_blocks():
 # --------------------------------------------------------------------------
 def test_bad_arguments():
     x, w = np.ones(10), np.ones(3)
-    with pytest.raises(ValueError, match=r"method must be one of 'auto', 'direct', 'fft', 'oa'; got 'ffft'"):
+    with pytest.raises(
+        ValueError, match=r"method must be one of 'auto', 'direct', 'fft', 'oa'; got 'ffft'"
+    ):
         fastconv.convolve(x, w, method="ffft")
     with pytest.raises(ValueError, match=r"mode must be one of"):
         fastconv.fftconvolve(x, w, mode="sme")
@@ -346,12 +400,28 @@ def test_bad_arguments():
 def test_engines_refuse_plans_they_cannot_run():
     x, w = np.ones((8, 8)), np.ones((3, 3))
     for method in ("fft", "oa"):
-        plan = make_plan(x, w, axes=(0, 1), pad_lo=(1, 1), out_shape=(8, 8), result_dtype=np.float64,
-                         border="wrap", method=method)
+        plan = make_plan(
+            x,
+            w,
+            axes=(0, 1),
+            pad_lo=(1, 1),
+            out_shape=(8, 8),
+            result_dtype=np.float64,
+            border="wrap",
+            method=method,
+        )
         with pytest.raises(ValueError, match=r"supports only a zero border.*border='wrap'"):
             _execute.run(plan, x, w)
-        plan = make_plan(x, w, axes=(0, 1), pad_lo=(0, 0), out_shape=(3, 3), result_dtype=np.float64,
-                         stride=(2, 2), method=method)
+        plan = make_plan(
+            x,
+            w,
+            axes=(0, 1),
+            pad_lo=(0, 0),
+            out_shape=(3, 3),
+            result_dtype=np.float64,
+            stride=(2, 2),
+            method=method,
+        )
         with pytest.raises(ValueError, match=r"stride=\(2, 2\)"):
             _execute.run(plan, x, w)
     with pytest.raises(ValueError, match="block length 4 is shorter than the kernel"):
@@ -371,8 +441,12 @@ def test_numpy_fft_backend(monkeypatch, dtype):
         assert got.dtype == dtype
         np.testing.assert_allclose(got, want[m], rtol=0, atol=2 * norm_tol(x[0], w, 1 << 14, dtype))
     got = fastconv.convolve(x[0, 0], w[0, 0], method="oa")
-    np.testing.assert_allclose(got, reference_1d(x[0, 0], w[0, 0], "full").astype(dtype), rtol=0,
-                               atol=norm_tol(x[0, 0], w[0, 0], 512, dtype))
+    np.testing.assert_allclose(
+        got,
+        reference_1d(x[0, 0], w[0, 0], "full").astype(dtype),
+        rtol=0,
+        atol=norm_tol(x[0, 0], w[0, 0], 512, dtype),
+    )
 
 
 def test_numpy_fft_backend_splits_one_nd_transform(monkeypatch):

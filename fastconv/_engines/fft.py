@@ -260,8 +260,7 @@ def fast_length(n: int) -> int:
             # smallest power of two times p35 that reaches n
             q = -(-n // p35)
             m = p35 * (1 << (q - 1).bit_length())
-            if m < best:
-                best = m
+            best = min(best, m)
             p35 *= 3
         p5 *= 5
     return best
@@ -278,7 +277,9 @@ def fft_lengths(in_shape, kernel_shape, out_shape, pad_lo) -> tuple:
 
 
 @functools.lru_cache(maxsize=1024)
-def block_length(k: int, o: int, *, flat: float = 10.0, cache: int = 1 << 14, spill: float = 1.0) -> int:
+def block_length(
+    k: int, o: int, *, flat: float = 10.0, cache: int = 1 << 14, spill: float = 1.0
+) -> int:
     """Transform length of one block along an axis with ``k`` taps and ``o`` outputs.
 
     Minimises the modelled cost per output sample of a block of length ``M``,
@@ -357,7 +358,10 @@ def block_shape(kernel_shape: tuple, out_shape: tuple) -> tuple:
 # --------------------------------------------------------------------------
 def _check_dtype(x, w):
     if x.dtype != w.dtype or x.dtype.char not in "fdFD":
-        raise TypeError(f"FFT engines need float32/64 or complex64/128 inputs of one dtype; got {x.dtype}, {w.dtype}")
+        raise TypeError(
+            "FFT engines need float32/64 or complex64/128 inputs of one dtype; "
+            f"got {x.dtype}, {w.dtype}"
+        )
 
 
 def _window(xb, starts, lengths):
