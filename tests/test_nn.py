@@ -457,3 +457,33 @@ def test_block_shapes_do_not_change_the_result(monkeypatch, workspace):
     monkeypatch.setattr(channels, "WORKSPACE_BYTES", 1 << 30)
     np.testing.assert_allclose(t, nn.conv_transpose2d(x, wt, stride=2, padding=1, output_padding=1, groups=2),
                                rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_gradients_are_adjoints_without_torch(nd):
+    # <conv(x, w), g> = <x, input_grad(g)> = <w, weight_grad(x, g)> = <g~, conv_transpose(...)>:
+    # a torch-free check of the transposed layer and both gradients, in float64.
+    rng = np.random.default_rng(500 + nd)
+    for _ in range(8):
+        cfg = _random_layer(rng, nd)
+        cfg["mode"] = "zeros"
+        x, w, _ = _data(rng, cfg, np.float64)
+        kw = dict(stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"], groups=cfg["groups"])
+        y = _CONV[nd](x, w, **kw)
+        g = rng.standard_normal(y.shape)
+        lhs = float(np.vdot(y, g))
+        gi = _IGRAD[nd](x.shape, w, g, **kw)
+        gw = _WGRAD[nd](x, w.shape, g, **kw)
+        scale = float(np.abs(y).sum() * np.abs(g).max()) + 1.0
+        assert abs(lhs - float(np.vdot(x, gi))) <= 1e-12 * scale
+        assert abs(lhs - float(np.vdot(w, gw))) <= 1e-12 * scale
+        if not isinstance(cfg["padding"], str):
+            # conv_transpose with output_padding filling up to the input's extent is input_grad
+            lo = cfg["lo"]
+            up = tuple((o - 1) * s - 2 * p + d * (k - 1) + 1
+                       for o, s, p, d, k in zip(y.shape[2:], cfg["stride"], lo, cfg["dilation"], cfg["K"]))
+            op = tuple(n - u for n, u in zip(x.shape[2:], up))
+            if all(0 <= o < max(s, d) for o, s, d in zip(op, cfg["stride"], cfg["dilation"])):
+                # the forward weight (Cout, Cg, *K) is the transposed layer's (in, out / groups, *K)
+                t = _CONVT[nd](g, w, None, cfg["stride"], lo, op, cfg["groups"], cfg["dilation"])
+                np.testing.assert_allclose(t, gi, rtol=1e-12, atol=1e-12 * scale)
