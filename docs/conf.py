@@ -109,3 +109,35 @@ html_theme_options = {
 }
 html_static_path = ["_static"] if os.path.isdir(os.path.join(os.path.dirname(__file__), "_static")) else []
 html_show_sourcelink = False
+
+
+# -- Every public function in the API reference --------------------------------
+# A name in the ``__all__`` of a public module that api.rst does not list is a
+# warning, so the reference cannot silently fall behind the code.
+def _check_api_complete(app):
+    import inspect
+    import re
+
+    from sphinx.util import logging
+
+    text = open(os.path.join(app.srcdir, "api.rst"), encoding="utf-8").read()
+    listed, module = set(), "fastconv"
+    for line in text.splitlines():
+        m = re.match(r"\.\. currentmodule:: (\S+)", line)
+        if m:
+            module = m.group(1)
+        elif re.match(r"   [A-Za-z_]\w*$", line):
+            listed.add(f"{module}.{line.strip()}")
+    log = logging.getLogger(__name__)
+    for name in ("fastconv", "fastconv.ndimage", "fastconv.nn"):
+        mod = importlib.import_module(name)
+        for attr in getattr(mod, "__all__", ()):
+            obj = getattr(mod, attr)
+            if attr.startswith("_") or inspect.ismodule(obj):
+                continue
+            if f"{name}.{attr}" not in listed:
+                log.warning(f"{name}.{attr} is public but docs/api.rst does not list it")
+
+
+def setup(app):
+    app.connect("builder-inited", _check_api_complete)
