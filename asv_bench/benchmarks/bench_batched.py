@@ -13,6 +13,7 @@ import numpy as np
 import fastconv
 
 from .common import (
+    Anchor,
     call_memory,
     DTYPES,
     random,
@@ -73,7 +74,7 @@ class Batched1DFloor:
         np.copyto(self.out[:, :COLUMNS], self.x)
 
 
-class Batched1DSciPy:
+class Batched1DSciPy(Anchor):
     """``scipy.signal.fftconvolve(x, v, axes=-1)`` with fastconv's thread count as ``scipy.fft`` workers."""
 
     params = GRID
@@ -93,7 +94,7 @@ class Batched1DSciPy:
             scipy_signal.oaconvolve(self.x, self.v, axes=-1)
 
 
-class Batched1DTorch:
+class Batched1DTorch(Anchor):
     """``torch.nn.functional.conv1d`` over a batch of one-channel signals, kernel flipped."""
 
     params = GRID

@@ -13,6 +13,7 @@ import numpy as np
 import fastconv
 
 from .common import (
+    Anchor,
     call_memory,
     DTYPES,
     cv2,
@@ -111,7 +112,7 @@ class Floor2D:
         np.copyto(self.out, self.img)
 
 
-class Convolve2DOpenCV:
+class Convolve2DOpenCV(Anchor):
     """``cv2.filter2D`` (a correlation: the kernel is flipped and anchored as scipy's 'same')."""
 
     params = GRID
@@ -129,7 +130,7 @@ class Convolve2DOpenCV:
         cv2.filter2D(self.img, -1, self.ker, anchor=self.anchor, borderType=cv2.BORDER_CONSTANT)
 
 
-class Convolve2DNdimage:
+class Convolve2DNdimage(Anchor):
     """``scipy.ndimage.convolve(image, kernel, mode='constant')`` (single-threaded)."""
 
     params = GRID
@@ -144,7 +145,7 @@ class Convolve2DNdimage:
         scipy_ndimage.convolve(self.img, self.ker, mode="constant")
 
 
-class Convolve2DSciPy:
+class Convolve2DSciPy(Anchor):
     """``scipy.signal.convolve2d(image, kernel, mode='same')`` (single-threaded direct)."""
 
     params = GRID
@@ -159,7 +160,7 @@ class Convolve2DSciPy:
         scipy_signal.convolve2d(self.img, self.ker, mode="same")
 
 
-class Boundary2DNdimage:
+class Boundary2DNdimage(Anchor):
     """``scipy.ndimage.convolve`` with the modes matching fill / symm / wrap."""
 
     params = Boundary2D.params
@@ -175,7 +176,7 @@ class Boundary2DNdimage:
         scipy_ndimage.convolve(self.img, self.ker, mode=self.mode)
 
 
-class Convolve2DTorch:
+class Convolve2DTorch(Anchor):
     """``torch.nn.functional.conv2d`` on one channel, kernel flipped, ``k // 2`` zero padding."""
 
     params = GRID

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fastconv
 
 from .common import (
+    Anchor,
     DTYPES,
     random,
     require,
@@ -53,7 +54,7 @@ class Convolve3D:
 # --- anchors ---------------------------------------------------------------------------
 
 
-class Convolve3DSciPy:
+class Convolve3DSciPy(Anchor):
     """``scipy.signal.convolve(volume, kernel, mode='same')``."""
 
     params = GRID
@@ -67,7 +68,7 @@ class Convolve3DSciPy:
         scipy_signal.convolve(self.vol, self.ker, mode="same")
 
 
-class Convolve3DNdimage:
+class Convolve3DNdimage(Anchor):
     """``scipy.ndimage.convolve(volume, kernel, mode='constant')`` (single-threaded)."""
 
     params = GRID
@@ -81,7 +82,7 @@ class Convolve3DNdimage:
         scipy_ndimage.convolve(self.vol, self.ker, mode="constant")
 
 
-class Convolve3DTorch:
+class Convolve3DTorch(Anchor):
     """``torch.nn.functional.conv3d`` on one channel, kernel flipped, ``k // 2`` zero padding."""
 
     params = GRID

@@ -12,7 +12,7 @@ import numpy as np
 
 import fastconv
 
-from .common import cv2, random, require, scipy_ndimage, set_anchor_threads, skip_if_over, warm
+from .common import Anchor, cv2, random, require, scipy_ndimage, set_anchor_threads, skip_if_over, warm
 
 ndimage = getattr(fastconv, "ndimage", None)
 
@@ -116,7 +116,7 @@ class NdimageConvolve1D:
 # --- anchors ---------------------------------------------------------------------------
 
 
-class NdimageConvolveSciPy:
+class NdimageConvolveSciPy(Anchor):
     """``scipy.ndimage.convolve(image, kernel)``."""
 
     params = GRID
@@ -131,7 +131,7 @@ class NdimageConvolveSciPy:
         scipy_ndimage.convolve(self.img, self.ker)
 
 
-class NdimageConvolveOpenCV:
+class NdimageConvolveOpenCV(Anchor):
     """``cv2.filter2D`` with ``BORDER_REFLECT`` (scipy's ``'reflect'``), kernel flipped."""
 
     params = GRID
@@ -148,7 +148,7 @@ class NdimageConvolveOpenCV:
         cv2.filter2D(self.img, -1, self.ker, borderType=cv2.BORDER_REFLECT)
 
 
-class NdimageModesSciPy:
+class NdimageModesSciPy(Anchor):
     """``scipy.ndimage.convolve`` with each border mode."""
 
     params = NdimageModes.params
@@ -162,7 +162,7 @@ class NdimageModesSciPy:
         scipy_ndimage.convolve(self.img, self.ker, mode=mode)
 
 
-class NdimageModesOpenCV:
+class NdimageModesOpenCV(Anchor):
     """``cv2.filter2D`` with the matching border type (``'wrap'``: filter2D has none, skipped)."""
 
     params = NdimageModes.params
@@ -182,7 +182,7 @@ class NdimageModesOpenCV:
         cv2.filter2D(self.img, -1, self.ker, borderType=self.border)
 
 
-class NdimageConvolve1DSciPy:
+class NdimageConvolve1DSciPy(Anchor):
     """``scipy.ndimage.convolve1d(image, weights, axis=-1)``."""
 
     params = GRID_1D
@@ -196,7 +196,7 @@ class NdimageConvolve1DSciPy:
         scipy_ndimage.convolve1d(self.img, self.w)
 
 
-class NdimageConvolve1DOpenCV:
+class NdimageConvolve1DOpenCV(Anchor):
     """``cv2.sepFilter2D`` with the row kernel flipped and a one-tap column kernel, ``BORDER_REFLECT``."""
 
     params = GRID_1D

@@ -1,4 +1,4 @@
-"""The nn face: CNN layers with ``torch.nn.functional`` semantics, NCHW, batch of one.
+"""The nn face: CNN layers with ``torch.nn.functional`` semantics, NCHW, batch of one, float32.
 
 Layers (``layer``): ``dense3x3`` (64 -> 64 channels, 3 x 3, padding 1),
 ``depthwise3x3`` (256 channels, groups = 256) and ``pointwise1x1``
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import fastconv
 
-from .common import random, require, set_anchor_threads, torch, torch_tensor, warm
+from .common import Anchor, random, require, set_anchor_threads, torch, torch_tensor, warm
 
 nn = getattr(fastconv, "nn", None)
 
@@ -22,7 +22,7 @@ LAYERS = {  # name: (in channels, out channels, kernel size, groups)
     "depthwise3x3": (256, 256, 3, 256),
     "pointwise1x1": (64, 256, 1, 1),
 }
-GRID = [list(LAYERS), ["float32", "float64"], [28, 56]]
+GRID = [list(LAYERS), ["float32"], [28, 56]]
 NAMES = ["layer", "dtype", "size"]
 GRAD_GRID = [["input", "weight"], ["float32"], [28, 56]]
 
@@ -79,7 +79,7 @@ class NNConv2D:
 class NNConvTranspose2D:
     """``fastconv.nn.conv_transpose2d``: a stride-2 upsampling layer to ``size x size``."""
 
-    params = [["float32", "float64"], [28, 56]]
+    params = [["float32"], [28, 56]]
     param_names = ["dtype", "size"]
 
     def setup_cache(self):
@@ -125,7 +125,7 @@ class NNConv2DGrad:
 # --- anchors ---------------------------------------------------------------------------
 
 
-class NNConv2DTorch:
+class NNConv2DTorch(Anchor):
     """``torch.nn.functional.conv2d`` on NCHW tensors, and on channels-last ones (torch's fast layout)."""
 
     params = GRID
@@ -150,7 +150,7 @@ class NNConv2DTorch:
             torch.nn.functional.conv2d(self.x_cl, self.w_cl, **self.kwargs)
 
 
-class NNConvTranspose2DTorch:
+class NNConvTranspose2DTorch(Anchor):
     """``torch.nn.functional.conv_transpose2d`` on the same layer."""
 
     params = NNConvTranspose2D.params
@@ -168,7 +168,7 @@ class NNConvTranspose2DTorch:
             torch.nn.functional.conv_transpose2d(self.x, self.w, **self.kwargs)
 
 
-class NNConv2DGradTorch:
+class NNConv2DGradTorch(Anchor):
     """``torch.nn.grad.conv2d_input`` / ``conv2d_weight`` on the same layer."""
 
     params = GRAD_GRID

@@ -15,6 +15,7 @@ import numpy as np
 import fastconv
 
 from .common import (
+    Anchor,
     call_memory,
     DTYPES,
     random,
@@ -150,7 +151,7 @@ class Floor1D:
         np.copyto(self.out[:n], self.x)
 
 
-class Convolve1DNumPy:
+class Convolve1DNumPy(Anchor):
     """``numpy.convolve(x, v)`` (single-threaded direct; the same as scipy's direct method)."""
 
     params = GRID
@@ -163,7 +164,7 @@ class Convolve1DNumPy:
         np.convolve(self.x, self.v)
 
 
-class Convolve1DSciPy:
+class Convolve1DSciPy(Anchor):
     """``scipy.signal.convolve(x, v)``: scipy's ``auto`` choice (see ``Methods1DSciPy`` for its engines)."""
 
     params = GRID
@@ -177,7 +178,7 @@ class Convolve1DSciPy:
         scipy_signal.convolve(self.x, self.v)
 
 
-class Methods1DSciPy:
+class Methods1DSciPy(Anchor):
     """scipy.signal's engines on fastconv's method grid (``'oa'`` is ``oaconvolve``)."""
 
     params = Methods1D.params
@@ -196,7 +197,7 @@ class Methods1DSciPy:
             scipy_signal.convolve(self.x, self.v, method=method)
 
 
-class FFTConvolve1DSciPy:
+class FFTConvolve1DSciPy(Anchor):
     """``scipy.signal.fftconvolve`` and ``scipy.signal.oaconvolve`` on fastconv's FFT grid."""
 
     params = FFTConvolve1D.params
@@ -213,7 +214,7 @@ class FFTConvolve1DSciPy:
         scipy_signal.oaconvolve(self.x, self.v)
 
 
-class Convolve1DTorch:
+class Convolve1DTorch(Anchor):
     """``torch.nn.functional.conv1d`` with the kernel flipped and ``k - 1`` zero padding ('full')."""
 
     params = GRID

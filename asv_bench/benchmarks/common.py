@@ -131,3 +131,14 @@ def call_memory(func) -> float:
         return float("nan")
     func()
     return float(_status_bytes("VmHWM") - before)
+
+
+class Anchor:
+    """Base of the anchors' benchmark classes: another library's call on fastconv's grid.
+
+    An anchor is a reference line on the dashboard, not what regressions are
+    looked for in, so it is timed in one round (fastconv's classes keep asv's
+    two), which keeps a full run of the suite within a few minutes.
+    """
+
+    rounds = 1
