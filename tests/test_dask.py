@@ -102,8 +102,15 @@ def test_distributed_local_cluster(rng):
     distributed = pytest.importorskip("distributed")
     img = rng.standard_normal((512, 384)).astype(np.float32)
     k = rng.standard_normal((7, 7)).astype(np.float32)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster):
+    import dask
+
+    # Worker processes import numpy, numba and fastconv: on a loaded CI
+    # machine that may take longer than distributed's default timeouts.
+    timeouts = {"distributed.comm.timeouts.connect": "180s", "distributed.comm.timeouts.tcp": "180s",
+                "distributed.deploy.lost-worker-timeout": "180s"}
+    with dask.config.set(timeouts), distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, timeout="180s"
+    ) as cluster, distributed.Client(cluster, timeout="180s"):
         x = da.from_array(img, chunks=(128, 128))
         got = ndimage.correlate(x, k, mode="reflect").compute()
         got2 = fastconv.convolve2d(x, k, mode="same", boundary="symm").compute()
