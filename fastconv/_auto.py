@@ -159,7 +159,10 @@ def _features(plan, method, nx: int, nw: int, threads: int):
         work = t + 2.0 * B * m
         # one 1-D signal: the kernel's transform runs beside the input's, the
         # inverse alone (3 transforms in the time of 2)
-        par = threads if (B > 1 or len(lengths) > 1) else (1.5 if threads > 1 else 1)
+        if B > 1 or len(lengths) > 1:
+            par = threads
+        else:
+            par = 1.5 if threads > 1 and m >= F._PARALLEL_SAMPLES else 1
         return work, par, 0
     # oa
     block = F.block_shape(tuple(plan.kernel_shape), tuple(plan.out_shape))
@@ -175,6 +178,8 @@ def _features(plan, method, nx: int, nw: int, threads: int):
         tasks = B * -(-tiles // F.group_rows(m))
     else:
         tasks = B * tiles
+    if B * tiles * m < F._PARALLEL_SAMPLES:  # run in the calling thread
+        return work, 1, tasks
     return work, min(threads, tasks), tasks
 
 

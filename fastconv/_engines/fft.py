@@ -393,7 +393,12 @@ def fft_correlate(x, w, out_shape, pad_lo, *, threads=None):
     real = x.dtype.kind == "f"
     wr = w[(slice(None),) + (slice(None, None, -1),) * nd]
     forward, inverse = (fft.rfftn, fft.irfftn) if real else (fft.fftn, fft.ifftn)
-    if threads > 1 and nd == 1 and x.shape[0] == w.shape[0] == 1:
+    if (
+        threads > 1
+        and nd == 1
+        and x.shape[0] == w.shape[0] == 1
+        and lengths[0] >= _PARALLEL_SAMPLES
+    ):
         # Neither library splits one 1-D transform over threads: transform the
         # kernel in a second thread while this one transforms the input.
         job = _pool(threads).submit(forward, wr, lengths, axes, 1)
@@ -517,7 +522,7 @@ def _oa_1d(x, w, out, p, m, threads):
             y1 = y0 + full * step
             out[b, y1:o] = r[full, k - 1 : k - 1 + o - y1]
 
-    _run_tasks(run, tasks, threads)
+    _run_tasks(run, tasks, threads, samples=B * tiles * m)
 
 
 def _oa_nd(x, w, out, pad_lo, block, threads):
@@ -547,11 +552,17 @@ def _oa_nd(x, w, out, pad_lo, block, threads):
         src = tuple(slice(k - 1, k - 1 + (d.stop - d.start)) for k, d in zip(k_shape, dst))
         out[(b,) + dst] = r[src]
 
-    _run_tasks(run, tasks, threads)
+    _run_tasks(run, tasks, threads, samples=len(tasks) * math.prod(block))
 
 
-def _run_tasks(run, tasks, threads):
-    if threads <= 1 or len(tasks) <= 1:
+# Below this many transformed samples in all, waking a second thread costs
+# more than it saves.
+_PARALLEL_SAMPLES = 1 << 16
+
+
+def _run_tasks(run, tasks, threads, samples=None):
+    small = samples is not None and samples < _PARALLEL_SAMPLES
+    if threads <= 1 or len(tasks) <= 1 or small:
         for t in tasks:
             run(t)
         return
