@@ -35,7 +35,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import offline_html  # noqa: E402
+import offline_html
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "chrome")
 PREFERRED = "bench_image2d.Convolve2D.time_convolve2d"
@@ -62,21 +62,39 @@ def serve(directory: Path):
     return server, f"http://127.0.0.1:{server.server_address[1]}/"
 
 
-def chromium(browser: str, url: str, *, screenshot: Path | None = None, budget_ms: int = 15000) -> str:
+def chromium(
+    browser: str, url: str, *, screenshot: Path | None = None, budget_ms: int = 15000
+) -> str:
     """The DOM of ``url`` after ``budget_ms`` of virtual time (and a screenshot when asked)."""
     with tempfile.TemporaryDirectory(prefix="fastconv-chromium-") as profile:
         base = [
-            browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--no-first-run", "--hide-scrollbars", f"--user-data-dir={profile}", "--window-size=1400,900",
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--hide-scrollbars",
+            f"--user-data-dir={profile}",
+            "--window-size=1400,900",
             f"--virtual-time-budget={budget_ms}",
         ]
-        dom = subprocess.run(base + ["--dump-dom", url], capture_output=True, text=True, timeout=180)
+        dom = subprocess.run(
+            base + ["--dump-dom", url], capture_output=True, text=True, timeout=180, check=False
+        )
         if dom.returncode != 0:
             raise RuntimeError(f"chromium failed on {url}: {dom.stderr[-2000:]}")
         if screenshot is not None:
-            shot = subprocess.run(base + [f"--screenshot={screenshot}", url], capture_output=True, text=True,
-                                  timeout=180)
+            shot = subprocess.run(
+                base + [f"--screenshot={screenshot}", url],
+                capture_output=True,
+                text=True,
+                timeout=180,
+                check=False,
+            )
             if shot.returncode != 0 or not screenshot.is_file():
                 raise RuntimeError(f"chromium screenshot of {url} failed: {shot.stderr[-2000:]}")
         return dom.stdout
@@ -100,7 +118,9 @@ def check_list(dom: str, names: list[str], *, complete: bool) -> list[str]:
         problems.append("the benchmark list has no table")
     missing = [name for name in names if name not in body]
     if len(missing) == len(names) or (complete and missing):
-        problems.append(f"{len(missing)} of {len(names)} benchmarks missing from the list, e.g. {missing[:3]}")
+        problems.append(
+            f"{len(missing)} of {len(names)} benchmarks missing from the list, e.g. {missing[:3]}"
+        )
     return problems
 
 
@@ -127,7 +147,9 @@ def graphed_benchmarks(html: Path) -> list[str]:
     return [name for name in index["benchmarks"] if name in have]
 
 
-def check(html: Path, browser: str, screenshots: Path | None, benchmark: str | None = None) -> list[str]:
+def check(
+    html: Path, browser: str, screenshots: Path | None, benchmark: str | None = None
+) -> list[str]:
     """Run every check; returns the problems found (empty: the dashboard renders)."""
     if not (html / "index.json").is_file():
         return [f"{html} has no index.json: run 'asv publish' first"]
@@ -143,10 +165,16 @@ def check(html: Path, browser: str, screenshots: Path | None, benchmark: str | N
         screenshots.mkdir(parents=True, exist_ok=True)
     server, base = serve(html)
     try:
-        listing = chromium(browser, base + "#/summarylist",
-                           screenshot=screenshots / "benchmark-list.png" if screenshots else None)
-        graph = chromium(browser, base + "#" + benchmark,
-                         screenshot=screenshots / "graph.png" if screenshots else None)
+        listing = chromium(
+            browser,
+            base + "#/summarylist",
+            screenshot=screenshots / "benchmark-list.png" if screenshots else None,
+        )
+        graph = chromium(
+            browser,
+            base + "#" + benchmark,
+            screenshot=screenshots / "graph.png" if screenshots else None,
+        )
     finally:
         server.shutdown()
         server.server_close()
@@ -155,14 +183,24 @@ def check(html: Path, browser: str, screenshots: Path | None, benchmark: str | N
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--html", default=str(HERE / "html"), help="the published dashboard (default: html/)")
-    parser.add_argument("--screenshots", metavar="DIR", help="also save benchmark-list.png and graph.png here")
-    parser.add_argument("--benchmark", help=f"the benchmark whose graph to open (default: {PREFERRED})")
-    parser.add_argument("--chromium", help="the browser to use (default: the first of " + ", ".join(BROWSERS) + ")")
+    parser.add_argument(
+        "--html", default=str(HERE / "html"), help="the published dashboard (default: html/)"
+    )
+    parser.add_argument(
+        "--screenshots", metavar="DIR", help="also save benchmark-list.png and graph.png here"
+    )
+    parser.add_argument(
+        "--benchmark", help=f"the benchmark whose graph to open (default: {PREFERRED})"
+    )
+    parser.add_argument(
+        "--chromium", help="the browser to use (default: the first of " + ", ".join(BROWSERS) + ")"
+    )
     args = parser.parse_args(argv)
     browser = args.chromium or find_chromium()
     if browser is None:
-        print("check_dashboard: no Chromium found (Debian: apt-get install chromium)", file=sys.stderr)
+        print(
+            "check_dashboard: no Chromium found (Debian: apt-get install chromium)", file=sys.stderr
+        )
         return 2
     shots = Path(args.screenshots) if args.screenshots else None
     try:

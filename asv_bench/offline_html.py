@@ -33,16 +33,26 @@ HERE = Path(__file__).resolve().parent
 
 # CDN address -> (npm package, version, file inside the package)
 _RULES = [
-    (r"https://code\.jquery\.com/jquery-(?P<v>[\d.]+)\.min\.js",
-     lambda m: ("jquery", m["v"], "dist/jquery.min.js")),
-    (r"https://cdnjs\.cloudflare\.com/ajax/libs/flot/(?P<v>[\d.]+)/(?P<f>[\w.]+)",
-     lambda m: ("flot", m["v"], m["f"])),
-    (r"https://cdnjs\.cloudflare\.com/ajax/libs/stupidtable/(?P<v>[\d.]+)/(?P<f>[\w.]+)",
-     lambda m: ("stupid-table-plugin", m["v"], m["f"])),
-    (r"https://cdnjs\.cloudflare\.com/ajax/libs/blueimp-md5/(?P<v>[\d.]+)/(?P<f>[\w./]+)",
-     lambda m: ("blueimp-md5", m["v"], m["f"])),
-    (r"https://cdn\.jsdelivr\.net/npm/(?P<p>[\w.-]+)@(?P<v>[\d.]+)/(?P<f>[\w./-]+)",
-     lambda m: (m["p"], m["v"], m["f"])),
+    (
+        r"https://code\.jquery\.com/jquery-(?P<v>[\d.]+)\.min\.js",
+        lambda m: ("jquery", m["v"], "dist/jquery.min.js"),
+    ),
+    (
+        r"https://cdnjs\.cloudflare\.com/ajax/libs/flot/(?P<v>[\d.]+)/(?P<f>[\w.]+)",
+        lambda m: ("flot", m["v"], m["f"]),
+    ),
+    (
+        r"https://cdnjs\.cloudflare\.com/ajax/libs/stupidtable/(?P<v>[\d.]+)/(?P<f>[\w.]+)",
+        lambda m: ("stupid-table-plugin", m["v"], m["f"]),
+    ),
+    (
+        r"https://cdnjs\.cloudflare\.com/ajax/libs/blueimp-md5/(?P<v>[\d.]+)/(?P<f>[\w./]+)",
+        lambda m: ("blueimp-md5", m["v"], m["f"]),
+    ),
+    (
+        r"https://cdn\.jsdelivr\.net/npm/(?P<p>[\w.-]+)@(?P<v>[\d.]+)/(?P<f>[\w./-]+)",
+        lambda m: (m["p"], m["v"], m["f"]),
+    ),
 ]
 
 _TAG = re.compile(r"<(script|link)\b[^>]*?\b(?:src|href)=\"(https://[^\"]+)\"[^>]*>")
@@ -55,7 +65,13 @@ def _package_dir(cache: Path, name: str, version: str) -> Path:
         if (target / "package").is_dir():
             return target / "package"
         target.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(["npm", "pack", "--silent", spec], cwd=target, capture_output=True, text=True)
+        done = subprocess.run(
+            ["npm", "pack", "--silent", spec],
+            cwd=target,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         tarballs = list(target.glob("*.tgz"))
         if done.returncode == 0 and tarballs:
             with tarfile.open(tarballs[0]) as tar:
@@ -107,14 +123,18 @@ def localize(html_dir: Path, cache: Path) -> list[str]:
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, dest)
         if source.suffix == ".css" and (source.parent.parent / "fonts").is_dir():
-            shutil.copytree(source.parent.parent / "fonts", dest.parent.parent / "fonts", dirs_exist_ok=True)
+            shutil.copytree(
+                source.parent.parent / "fonts", dest.parent.parent / "fonts", dirs_exist_ok=True
+            )
         new = tag.replace(url, f"vendor/{relative.as_posix()}")
         want = re.search(r'integrity="([^"]+)"', tag)
         same = want is not None and want.group(1) == _sri(source.read_bytes())
         if want is not None and not same:
             new = new.replace(want.group(0), "")
-        notes.append(f"{url} -> vendor/{relative.as_posix()}"
-                     + ("" if want is None else (" (identical)" if same else " (a different build)")))
+        notes.append(
+            f"{url} -> vendor/{relative.as_posix()}"
+            + ("" if want is None else (" (identical)" if same else " (a different build)"))
+        )
         return new
 
     index.write_text(_TAG.sub(replace, text))
@@ -123,8 +143,12 @@ def localize(html_dir: Path, cache: Path) -> list[str]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--html", default=str(HERE / "html"), help="the published dashboard (default: html/)")
-    parser.add_argument("--cache", default=str(HERE / ".asv" / "js"), help="where npm packages are kept")
+    parser.add_argument(
+        "--html", default=str(HERE / "html"), help="the published dashboard (default: html/)"
+    )
+    parser.add_argument(
+        "--cache", default=str(HERE / ".asv" / "js"), help="where npm packages are kept"
+    )
     args = parser.parse_args(argv)
     html = Path(args.html)
     if not (html / "index.html").is_file():

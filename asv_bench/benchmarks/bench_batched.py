@@ -13,9 +13,9 @@ import numpy as np
 import fastconv
 
 from .common import (
+    DTYPES,
     Anchor,
     call_memory,
-    DTYPES,
     random,
     require,
     scipy_fft,

@@ -13,9 +13,9 @@ import numpy as np
 import fastconv
 
 from .common import (
+    DTYPES,
     Anchor,
     call_memory,
-    DTYPES,
     cv2,
     random,
     require,
@@ -208,7 +208,12 @@ class Memory2D:
     process's size before it (output, copies, scratch).  Compare the libraries with each other (the image is 16 MiB).
     """
 
-    params = [["fastconv", "opencv", "scipy.ndimage", "scipy.signal", "torch"], ["float32"], [2048], [7]]
+    params = [
+        ["fastconv", "opencv", "scipy.ndimage", "scipy.signal", "torch"],
+        ["float32"],
+        [2048],
+        [7],
+    ]
     param_names = ["library", "dtype", "size", "k"]
 
     def setup_cache(self):
@@ -223,8 +228,9 @@ class Memory2D:
             require(cv2, "opencv-python-headless")
             set_anchor_threads()
             flipped = np.ascontiguousarray(ker[::-1, ::-1])
-            self.call = lambda: cv2.filter2D(img, -1, flipped, anchor=(k // 2, k // 2),
-                                             borderType=cv2.BORDER_CONSTANT)
+            self.call = lambda: cv2.filter2D(
+                img, -1, flipped, anchor=(k // 2, k // 2), borderType=cv2.BORDER_CONSTANT
+            )
         elif library == "scipy.ndimage":
             require(scipy_ndimage, "scipy")
             self.call = lambda: scipy_ndimage.convolve(img, ker, mode="constant")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import fastconv
 
 from .common import (
-    Anchor,
     DTYPES,
+    Anchor,
     random,
     require,
     scipy_ndimage,

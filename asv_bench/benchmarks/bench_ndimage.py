@@ -12,7 +12,16 @@ import numpy as np
 
 import fastconv
 
-from .common import Anchor, cv2, random, require, scipy_ndimage, set_anchor_threads, skip_if_over, warm
+from .common import (
+    Anchor,
+    cv2,
+    random,
+    require,
+    scipy_ndimage,
+    set_anchor_threads,
+    skip_if_over,
+    warm,
+)
 
 ndimage = getattr(fastconv, "ndimage", None)
 

@@ -15,9 +15,9 @@ import numpy as np
 import fastconv
 
 from .common import (
+    DTYPES,
     Anchor,
     call_memory,
-    DTYPES,
     random,
     require,
     require_method,
@@ -94,7 +94,7 @@ class Methods1D:
                 require_method(method)
             except NotImplementedError:
                 continue
-            _warm_grid(lambda x, v: fastconv.convolve(x, v, method=method), self.params[1:])
+            _warm_grid(lambda x, v, m=method: fastconv.convolve(x, v, method=m), self.params[1:])
 
     def setup(self, method, dtype, n, k):
         require_method(method)
@@ -225,7 +225,9 @@ class Convolve1DTorch(Anchor):
         set_anchor_threads()
         x, v = _data(dtype, n, k)
         # torch's float64 path unfolds the input: k copies of it
-        skip_if_over(n * k * np.dtype(dtype).itemsize if dtype == "float64" else 0, 1e9, "unfold memory")
+        skip_if_over(
+            n * k * np.dtype(dtype).itemsize if dtype == "float64" else 0, 1e9, "unfold memory"
+        )
         self.x = torch_tensor(x).reshape(1, 1, n)
         self.w = torch_tensor(v[::-1]).reshape(1, 1, k)
         self.k = k

@@ -78,7 +78,10 @@ class FirstCall:
     def setup_cache(self):
         # One folder of compiled kernels per case; the run that fills it is the cold measurement.
         root = os.path.abspath("numba-cache")
-        cold = {case: _child_seconds(FIRST_CALL, case, cache_dir=os.path.join(root, case)) for case in CASES}
+        cold = {
+            case: _child_seconds(FIRST_CALL, case, cache_dir=os.path.join(root, case))
+            for case in CASES
+        }
         return root, cold
 
     setup_cache.timeout = 600

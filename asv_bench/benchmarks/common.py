@@ -59,7 +59,7 @@ def skip_if_over(work: float, limit: float, why: str) -> None:
         raise NotImplementedError(f"skipped: {why} ({work:.3g} > {limit:.3g})")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def probe_method(method: str) -> bool:
     """Whether this fastconv accepts ``method=...`` (``'fft'`` and ``'oa'`` arrived later)."""
     try:
