@@ -15,7 +15,8 @@ The page's JavaScript libraries are first made local with
 
     python check_dashboard.py --screenshots /tmp/dashboard
 
-Exit status 0: both pages render; 1: a check failed; 2: Chromium is missing.
+Exit status 0: both pages render; 1: a check failed; 2: Chromium (or npm, for a page
+not yet made local) is missing.
 """
 
 from __future__ import annotations
@@ -202,9 +203,17 @@ def main(argv=None) -> int:
             "check_dashboard: no Chromium found (Debian: apt-get install chromium)", file=sys.stderr
         )
         return 2
+    html = Path(args.html)
+    if (
+        (html / "index.html").is_file()
+        and offline_html.remote_resources(html)
+        and not shutil.which("npm")
+    ):
+        print("check_dashboard: npm not found, needed for the page's JavaScript", file=sys.stderr)
+        return 2
     shots = Path(args.screenshots) if args.screenshots else None
     try:
-        problems = check(Path(args.html), browser, shots, args.benchmark)
+        problems = check(html, browser, shots, args.benchmark)
     except (RuntimeError, subprocess.TimeoutExpired) as exc:
         problems = [str(exc)]
     for problem in problems:

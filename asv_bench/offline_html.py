@@ -97,9 +97,19 @@ def _sri(data: bytes) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
+def remote_resources(html_dir: Path) -> list[str]:
+    """The CDN addresses ``html_dir/index.html`` still loads (empty once localized)."""
+    text = (html_dir / "index.html").read_text()
+    return [
+        m.group(2)
+        for m in _TAG.finditer(text)
+        if any(re.fullmatch(pattern, m.group(2)) for pattern, _ in _RULES)
+    ]
+
+
 def localize(html_dir: Path, cache: Path) -> list[str]:
     """Rewrite ``html_dir/index.html`` to use local copies; returns one line per library handled."""
-    if shutil.which("npm") is None:
+    if remote_resources(html_dir) and shutil.which("npm") is None:
         raise RuntimeError("npm is needed to fetch the dashboard's JavaScript libraries")
     index = html_dir / "index.html"
     text = index.read_text()
