@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ._plan import Plan, make_plan
+from ._plan import Plan
 
 # Output columns per task when rows alone do not give every thread enough work.
 _COL_BLOCK = 4096
@@ -210,15 +210,18 @@ def run_conv(plan, x: np.ndarray, w: np.ndarray, bias=None) -> np.ndarray:
     w = _conv_weight(plan, w)
     x, pad_lo = _conv_input(plan, x)
     if plan.method == "direct":
-        G = plan.groups
-        m = Cout // G
-        x6 = x.reshape((N, G, 1) + x.shape[2:])
-        w6 = w.reshape((1, G, m) + w.shape[2:])
-        spatial = tuple(range(3, 3 + nd))
-        sub = make_plan(x6, w6, axes=spatial, pad_lo=pad_lo, out_shape=plan.out_shape,
-                        result_dtype=dtype, stride=plan.stride, dilation=plan.dilation,
-                        border=plan.border, method="direct", compute=dtype)
-        out = run(sub, x6, w6).reshape((N, Cout) + plan.out_shape)
+        import numba
+
+        from ._engines import depthwise
+
+        lead = 3 - nd
+        x5 = _nn_layout(x, lead, dtype)
+        w4 = _nn_layout(w, lead, dtype).reshape((Cout,) + (1,) * lead + plan.kernel_shape)
+        out = np.empty((N, Cout) + (1,) * lead + plan.out_shape, dtype)
+        geometry = _geometry(plan, x.shape[2:], pad_lo, lead)
+        depthwise.depthwise(x5, w4, out, geometry[3], geometry[4], geometry[5], geometry[6],
+                            Cout // plan.groups, 4 * numba.get_num_threads())
+        out = out.reshape((N, Cout) + plan.out_shape)
     else:
         from ._engines import channels
 

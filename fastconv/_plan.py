@@ -176,7 +176,8 @@ class ConvPlan:
     result_dtype, compute_dtype : numpy.dtype
     method : str
         ``'channels'`` (im2col + GEMM) or ``'direct'`` (one input channel per
-        group: each channel correlated on its own by the direct engine).
+        group: each channel correlated on its own, plane by plane, by
+        :mod:`fastconv._engines.depthwise`).
     """
 
     batch: int

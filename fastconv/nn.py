@@ -26,8 +26,8 @@ correlation of the input with the output gradient.
 
 Dense layers run on a channel-contracting engine (the input gathered block
 by block into a bounded column matrix, then one matrix product per group);
-layers with one input channel per group (depthwise) on the direct engine,
-each channel correlated with its own kernel.  Any array-API array goes in
+layers with one input channel per group (depthwise) on a plane-by-plane
+engine, each channel correlated with its own kernel.  Any array-API array goes in
 (torch tensors that require grad are refused: pass ``.detach()``) and the
 result comes back as the caller's kind of array.
 """
@@ -489,8 +489,8 @@ _CONV_DOC = r"""{nd}-D convolution layer (a cross-correlation), as :func:`torch.
     with ``g(o) = o // (C_out / G)`` and :math:`\tilde{{x}}` the input extended
     by `padding_mode`.  Dense layers gather the input block by block into a
     column matrix of bounded size and multiply it by the weight with the BLAS
-    NumPy uses; depthwise layers (one input channel per group) run on the
-    direct engine.  float16 is computed in float32 and rounded once.
+    NumPy uses; depthwise layers (one input channel per group) are computed
+    plane by plane, each from a padded copy in a per-thread buffer.  float16 is computed in float32 and rounded once.
 
     Examples
     --------
