@@ -406,15 +406,19 @@ def calibrate(*, repeat: int = 5, progress: bool = True, save: bool = True) -> d
     """Measure the cost-model constants of ``method='auto'`` on this machine.
 
     Times the engines themselves (not the faces) on a fixed set of 1-D cases
-    (a few seconds in all), fits each engine's overhead and rate per dtype
-    class by least squares, and stores them in the per-user cache file
-    (``$FASTCONV_CACHE_DIR`` or ``$XDG_CACHE_HOME/fastconv``), keyed by CPU
-    model and library versions.  Later processes load them on first use.
+    (a few seconds in all), fits each engine's overhead (from its smallest
+    case) and rate (the median over the larger ones) per dtype class, and
+    stores them in the per-user cache file (``$FASTCONV_CACHE_DIR`` or
+    ``$XDG_CACHE_HOME/fastconv``), keyed by CPU model and library versions.
+    Later processes load them on first use.  Run it on an otherwise idle
+    machine: with more busy threads than cores, waking a parallel kernel's
+    threads can take milliseconds, and those timings would teach ``'auto'``
+    the wrong lesson.
 
     Parameters
     ----------
     repeat : int, optional
-        Timings per case; the median is used (default 5).
+        Timings per case; the fastest is used (default 5).
     progress : bool, optional
         Print a progress bar on standard error (default True).
     save : bool, optional
