@@ -463,3 +463,20 @@ def test_numpy_fft_backend_splits_one_nd_transform(monkeypatch):
     want = F.fft_correlate(xc, wc, (70, 90), (4, 3), threads=1)
     got = F.fft_correlate(xc, wc, (70, 90), (4, 3), threads=2)
     np.testing.assert_allclose(got, want, rtol=0, atol=2 * norm_tol(xc, wc, 80 * 96, np.complex64))
+
+
+def test_concurrent_calls_from_many_threads():
+    # The engines share one pool of worker threads; callers in other
+    # threads must neither block each other forever nor mix results.
+    from concurrent.futures import ThreadPoolExecutor
+
+    xs = [RNG.standard_normal(50_000 + 1000 * i) for i in range(8)]
+    w = RNG.standard_normal(777)
+    serial = [(fastconv.oaconvolve(x, w), fastconv.fftconvolve(x, w)) for x in xs]
+    with ThreadPoolExecutor(4) as pool:
+        parallel = list(
+            pool.map(lambda x: (fastconv.oaconvolve(x, w), fastconv.fftconvolve(x, w)), xs)
+        )
+    for (a, b), (c, d) in zip(serial, parallel):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, d)
