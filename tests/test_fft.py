@@ -480,3 +480,22 @@ def test_concurrent_calls_from_many_threads():
     for (a, b), (c, d) in zip(serial, parallel):
         np.testing.assert_array_equal(a, c)
         np.testing.assert_array_equal(b, d)
+
+
+@pytest.mark.parametrize("method", ["fft", "oa"])
+def test_strided_transposed_and_byteswapped_inputs(method):
+    base = RNG.standard_normal((300, 40))
+    w = RNG.standard_normal((7, 5))
+    want = fastconv.convolve(np.ascontiguousarray(base[::2].T), w.T, method="direct")
+    for x in (base[::2].T, np.asfortranarray(base[::2].T), base[::2].T.astype(">f8")):
+        got = fastconv.convolve(x, w.T.astype(">f8"), method=method)
+        assert got.dtype == np.float64
+        np.testing.assert_allclose(got, want, rtol=0, atol=2 * norm_tol(x, w, 64 * 160, np.float64))
+    x = base[:, 3][::3]  # a strided 1-D view feeds the block engine's windows
+    got = fastconv.convolve(x, w[:, 0], method=method)
+    np.testing.assert_allclose(
+        got,
+        reference_1d(x, w[:, 0], "full").astype(np.float64),
+        rtol=0,
+        atol=norm_tol(x, w[:, 0], 128, np.float64),
+    )
