@@ -372,7 +372,8 @@ def _signal_plan(in1, in2, mode, method, axes, *, convolution, fft_dtypes=False)
 
     if a.ndim == b.ndim == 0:
         out = a * (b if convolution else np.conj(b))
-        return xp, np.asarray(out, dtype=rdt), None, None, False
+        # scipy's fftconvolve returns in1 * in2 here, in the direct dtype
+        return xp, np.asarray(out, dtype=result_dtype(a, b)), None, None, False
     check_same_ndim(a, b)
     check_not_empty(a, "in1")
     check_not_empty(b, "in2")

@@ -282,6 +282,13 @@ def test_int8_wraps_like_numpy():
 
 def test_scalars_and_lists():
     assert fastconv.fftconvolve(2.0, 3.0) == 6.0
+    for f, g in (
+        (fastconv.fftconvolve, scipy_signal.fftconvolve),
+        (fastconv.oaconvolve, scipy_signal.oaconvolve),
+    ):
+        for a in (np.array(2), np.array(2, np.int8), np.float32(2), np.array(2 + 1j)):
+            assert np.asarray(f(a, a)).dtype == np.asarray(g(a, a)).dtype
+            assert f(a, a) == g(a, a)
     np.testing.assert_allclose(fastconv.oaconvolve([1, 2], [1, 1]), [1, 3, 2])
     assert fastconv.oaconvolve([1, 2], [1, 1]).dtype == np.float64
 
