@@ -416,7 +416,9 @@ def calibrate(*, repeat: int = 5, progress: bool = True, save: bool = True) -> d
     Later processes load them on first use.  Run it on an otherwise idle
     machine: with more busy threads than cores, waking a parallel kernel's
     threads can take milliseconds, and those timings would teach ``'auto'``
-    the wrong lesson.
+    the wrong lesson.  A dtype class whose fitted rate is more than 10x off
+    the defaults (or whose overhead is more than 100x theirs) keeps the
+    defaults, with a note on standard error.
 
     Parameters
     ----------
@@ -506,12 +508,31 @@ def calibrate(*, repeat: int = 5, progress: bool = True, save: bool = True) -> d
 
     consts = {m: dict(c) for m, c in DEFAULTS.items()}
     for (method, cls), pts in samples.items():
-        consts[method][cls] = _fit(pts, DEFAULTS[method][cls])
+        fitted = _fit(pts, DEFAULTS[method][cls])
+        if _plausible(fitted, DEFAULTS[method][cls]):
+            consts[method][cls] = fitted
+        elif stream is not None:
+            stream.write(
+                f"calibrate: kept the default constants of {method} {cls}: the timings were "
+                f"{fitted[1] / DEFAULTS[method][cls][1]:.0f}x the default rate, or the "
+                "overhead over 100x (is the machine busy?)\n"
+            )
     if save:
         _write_cache(consts)
     global _CONSTANTS
     _CONSTANTS = consts
     return consts
+
+
+def _plausible(fitted, default) -> bool:
+    """Whether fitted constants are within reach of the defaults (10x rate, 100x overhead).
+
+    Machines differ by a few times, not by orders of magnitude; timings that
+    far off mean other processes held the cores (waking the threads of a
+    parallel kernel on a busy machine can take milliseconds).
+    """
+    (o, r), (o_def, r_def) = fitted, default
+    return r_def / 10 <= r <= 10 * r_def and o <= 100 * o_def + 1e-4
 
 
 def _fit(points, default):

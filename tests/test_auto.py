@@ -171,3 +171,12 @@ def test_a_cache_entry_with_bad_numbers_means_defaults(cache_dir):
 def test_calibrate_rejects_bad_repeat():
     with pytest.raises(ValueError, match="repeat must be a positive integer; got 0"):
         fastconv.calibrate(repeat=0)
+
+
+def test_calibration_rejects_implausible_timings(cache_dir, monkeypatch, capsys):
+    # Timings 1000x the defaults (a machine busy with other work) are not
+    # taken: the defaults stay, and the user is told.
+    monkeypatch.setattr(_auto, "_fit", lambda pts, default: (default[0], default[1] * 1000))
+    consts = fastconv.calibrate(repeat=1)
+    assert consts == _auto.DEFAULTS
+    assert "kept the default constants of direct float64" in capsys.readouterr().err
