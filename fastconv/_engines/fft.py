@@ -22,10 +22,12 @@ dilation 1, batched over a leading axis::
     overlap-add costs, but every output tile is written by one task only: no
     two threads ever add into the same samples, there is no serial pass that
     sums overlapping tails, and only the outputs of the requested mode are
-    computed.  ``M`` comes from a cost model (:func:`block_length`); tiles are
-    processed in groups whose working set is bounded (about
-    ``_GROUP_ELEMENTS`` complex values per thread), so peak memory is the
-    output plus ``threads x group``, never a transform of the full padded size.
+    computed.  ``M`` comes from a cost model (:func:`block_length`,
+    :func:`block_shape`); in 1-D the tiles are processed in groups of at
+    least 8 (so that pocketfft fills its SIMD lanes) and about
+    ``_GROUP_ELEMENTS`` samples, one group per task, so peak memory is the
+    output plus a few groups per thread, never a transform of the full
+    padded size.  In N-D each tile is one task.
 
 Choice of FFT implementation
 ----------------------------
