@@ -202,6 +202,8 @@ def run_conv(plan, x: np.ndarray, w: np.ndarray, bias=None) -> np.ndarray:
     dtype = plan.compute_dtype
     nd = len(plan.in_shape)
     N, Cout = plan.batch, plan.out_channels
+    if N == 0:
+        return np.zeros((0, Cout) + plan.out_shape, plan.result_dtype)
     if plan.transposed_weight and plan.method == "channels":
         out = _run_transposed(plan, x, w)
         if bias is not None:
@@ -264,10 +266,12 @@ def run_conv_weight_grad(plan, x: np.ndarray, grad_output: np.ndarray) -> np.nda
     dtype = plan.compute_dtype
     nd = len(plan.in_shape)
     lead = 3 - nd
+    cg = plan.in_channels // plan.groups
+    if plan.batch == 0:
+        return np.zeros((plan.out_channels, cg) + plan.kernel_shape, plan.result_dtype)
     x, pad_lo = _conv_input(plan, x)
     x5 = _nn_layout(x, lead, dtype)
     go5 = _nn_layout(grad_output, lead, dtype)
-    cg = plan.in_channels // plan.groups
     gw = np.empty((plan.out_channels, cg) + (1,) * lead + plan.kernel_shape, dtype)
     channels.weight_grad(x5, go5, gw, _geometry(plan, x.shape[2:], pad_lo, lead), plan.groups)
     return gw.reshape((plan.out_channels, cg) + plan.kernel_shape).astype(plan.result_dtype, copy=False)

@@ -30,6 +30,13 @@ layers with one input channel per group (depthwise) on a plane-by-plane
 engine, each channel correlated with its own kernel.  Any array-API array goes in
 (torch tensors that require grad are refused: pass ``.detach()``) and the
 result comes back as the caller's kind of array.
+
+Determinism: results are bitwise identical at any fastconv (Numba) thread
+count.  The matrix products run in the BLAS NumPy is linked against, with
+that library's own threads; OpenBLAS splits the output among its threads,
+not the reduction, and the tests check identical bits at 1 and 2 BLAS
+threads.  Other BLAS libraries (MKL with its conditional numerical
+reproducibility off, say) may not promise this.
 """
 
 from __future__ import annotations

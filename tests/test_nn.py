@@ -487,3 +487,13 @@ def test_gradients_are_adjoints_without_torch(nd):
                 # the forward weight (Cout, Cg, *K) is the transposed layer's (in, out / groups, *K)
                 t = _CONVT[nd](g, w, None, cfg["stride"], lo, op, cfg["groups"], cfg["dilation"])
                 np.testing.assert_allclose(t, gi, rtol=1e-12, atol=1e-12 * scale)
+
+
+def test_empty_batch():
+    out = nn.conv2d(np.ones((0, 2, 5, 5)), np.ones((3, 2, 3, 3)), padding=1)
+    assert out.shape == (0, 3, 5, 5)
+    assert nn.conv_transpose2d(np.ones((0, 2, 3, 3)), np.ones((2, 1, 2, 2)), stride=2).shape == (0, 1, 6, 6)
+    gw = nn.conv2d_weight_grad(np.ones((0, 2, 5, 5)), (3, 2, 3, 3), np.ones((0, 3, 3, 3)))
+    assert gw.shape == (3, 2, 3, 3) and not gw.any()
+    if torch is not None:
+        assert F.conv2d(torch.ones(0, 2, 5, 5), torch.ones(3, 2, 3, 3), padding=1).shape == out.shape

@@ -42,7 +42,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from . import _jit
+from . import _blas, _jit
 from .borders import EDGE, REFLECT, SYMMETRIC, WRAP
 
 
@@ -276,15 +276,21 @@ def transposed(x, w, out, geometry, groups: int) -> None:
     wt = w.reshape(G, Cg, Og * KK).transpose(0, 2, 1)
     xm = x.reshape(N, G, Cg, -1)
     rows = max(1, min(R, WORKSPACE_BYTES // max(G * Og * KK * W * x.dtype.itemsize, 1)))
-    work = np.empty(G * Og * KK * rows * W, x.dtype)
+    workers = max(1, min(_threads(), N))
+    work = np.empty((workers, G * Og * KK * rows * W), x.dtype)
     out[...] = 0
-    for n in range(N):
+
+    def image(n, worker):
+        # The row blocks of one image add into overlapping output rows: one
+        # worker, in order.
         for r0 in range(0, R, rows):
             r1 = min(r0 + rows, R)
             pb = (r1 - r0) * W
-            cols = work[: G * Og * KK * pb].reshape(G, Og * KK, pb)
+            cols = work[worker, : G * Og * KK * pb].reshape(G, Og * KK, pb)
             np.matmul(wt, xm[n][:, :, r0 * W: r1 * W], out=cols)
             scatter(cols.reshape(G * Og * KK, pb), out, n, r0, r1, geometry)
+
+    _blas.run(range(N), image, workers)
 
 
 def _is_pointwise(geometry) -> bool:
@@ -319,10 +325,16 @@ def _plan_blocks(x, w, geometry, groups):
     return [(n0, min(n0 + per, N), 0, R) for n0 in range(0, N, per)], KK, R, P
 
 
+def _threads() -> int:
+    return numba.get_num_threads()
+
+
 def forward(x, w, out, geometry, groups: int) -> None:
     """``out[n, o] = sum_{c, t} x~[n, c, ...] w[o, c, t]`` with ``groups`` groups (see module docstring).
 
-    ``out`` is ``(N, Cout, Do, Ho, Wo)`` C-contiguous, overwritten.
+    ``out`` is ``(N, Cout, Do, Ho, Wo)`` C-contiguous, overwritten.  Blocks
+    write disjoint parts of ``out`` and run side by side on fastconv's
+    threads, each with its own workspace and a single-threaded BLAS call.
     """
     N, C = x.shape[:2]
     Cout = w.shape[0]
@@ -331,25 +343,36 @@ def forward(x, w, out, geometry, groups: int) -> None:
     Og = Cout // G
     in_dims, out_dims, k_dims, stride, dilation, pad_lo, border = geometry
     outm = out.reshape(N, Cout, -1)
+    threads = _threads()
     if _is_pointwise(geometry):
         wm = w.reshape(G, Og, Cg)
         xm = x.reshape(N, G, Cg, -1)
-        for n in range(N):
+        P = xm.shape[-1]
+        step = max(1, min(P, WORKSPACE_BYTES // max(C * x.dtype.itemsize, 1)))
+
+        def pointwise(block, worker):
+            n, p0 = block
+            p1 = min(p0 + step, P)
             if G == 1:
-                np.matmul(wm[0], xm[n, 0], out=outm[n])
+                np.matmul(wm[0], xm[n, 0, :, p0:p1], out=outm[n][:, p0:p1])
             else:
-                np.matmul(wm, xm[n], out=outm[n].reshape(G, Og, -1))
+                np.matmul(wm, xm[n, :, :, p0:p1], out=outm[n].reshape(G, Og, -1)[:, :, p0:p1])
+
+        _blas.run([(n, p0) for n in range(N) for p0 in range(0, P, step)], pointwise, threads)
         return
     blocks, KK, R, P = _plan_blocks(x, w, geometry, groups)
     Wo = int(out_dims[2])
     wm = w.reshape(G, Og, Cg * KK)
     width = max((n1 - n0) * (r1 - r0) * Wo for n0, n1, r0, r1 in blocks)
-    work = np.empty(C * KK * width, x.dtype)
-    tmp = None
-    for n0, n1, r0, r1 in blocks:
+    workers = max(1, min(threads, len(blocks)))
+    work = np.empty((workers, C * KK * width), x.dtype)
+    tmp = np.empty((workers, G, Og, width), x.dtype) if any(b[1] - b[0] > 1 for b in blocks) else None
+
+    def block(b, worker):
+        n0, n1, r0, r1 = b
         nimg = n1 - n0
         pb = nimg * (r1 - r0) * Wo
-        cols = work[: C * KK * pb].reshape(C * KK, pb)
+        cols = work[worker, : C * KK * pb].reshape(C * KK, pb)
         gather(x, cols, n0, n1, r0, r1, geometry)
         if nimg == 1:
             dst = outm[n0][:, r0 * Wo: r1 * Wo]
@@ -358,19 +381,27 @@ def forward(x, w, out, geometry, groups: int) -> None:
             else:
                 np.matmul(wm, cols.reshape(G, Cg * KK, pb), out=dst.reshape(G, Og, pb))
         else:
-            if tmp is None:
-                tmp = np.empty((G, Og, width), x.dtype)
-            t = tmp[:, :, :pb]
+            t = tmp[worker, :, :, :pb]
             np.matmul(wm, cols.reshape(G, Cg * KK, pb), out=t)
             outm[n0:n1] = t.reshape(Cout, nimg, P).transpose(1, 0, 2)
+
+    _blas.run(blocks, block, workers)
+
+
+# Partial sums of the weight gradient, added in this order: a number that
+# depends on the problem only, never on the thread count.
+_REDUCTION_CHUNKS = 4
 
 
 def weight_grad(x, go, gw, geometry, groups: int) -> None:
     """``gw[o, c, t] = sum_{n, y} go[n, o, y] x~[n, c, y*s + t*d - p]`` (the weight gradient).
 
     ``go`` is ``(N, Cout, Do, Ho, Wo)`` C-contiguous; ``gw`` is ``(Cout, Cg,
-    KD, KH, KW)`` C-contiguous, overwritten.  Blocks are accumulated in a
-    fixed order.
+    KD, KH, KW)`` C-contiguous, overwritten.  The blocks are cut into at most
+    ``_REDUCTION_CHUNKS`` contiguous runs; each run's blocks are accumulated
+    in order into its own partial sum (runs side by side on fastconv's
+    threads), then the partial sums are added in order: the same bits at any
+    thread count.
     """
     N, C = x.shape[:2]
     Cout = gw.shape[0]
@@ -380,35 +411,48 @@ def weight_grad(x, go, gw, geometry, groups: int) -> None:
     in_dims, out_dims, k_dims, stride, dilation, pad_lo, border = geometry
     gom = go.reshape(N, Cout, -1)
     gwm = gw.reshape(G, Og, -1)
-    gwm[...] = 0
     blocks, KK, R, P = _plan_blocks(x, gw, geometry, groups)
     Wo = int(out_dims[2])
     width = max((n1 - n0) * (r1 - r0) * Wo for n0, n1, r0, r1 in blocks)
-    work = np.empty(C * KK * width, x.dtype)
-    part = np.empty_like(gwm)
+    nchunks = min(_REDUCTION_CHUNKS, len(blocks))
+    chunks = [blocks[k * len(blocks) // nchunks:(k + 1) * len(blocks) // nchunks] for k in range(nchunks)]
+    workers = max(1, min(_threads(), nchunks))
+    work = np.empty((workers, C * KK * width), x.dtype)
+    part = np.empty((workers,) + gwm.shape, x.dtype)
+    sums = np.zeros((nchunks,) + gwm.shape, x.dtype)
     pointwise = _is_pointwise(geometry)
-    for n0, n1, r0, r1 in blocks:
-        nimg = n1 - n0
-        pb = nimg * (r1 - r0) * Wo
-        if pointwise and nimg == 1:
-            cols = x[n0].reshape(C, -1)[:, r0 * Wo: r1 * Wo]
-        else:
-            cols = work[: C * KK * pb].reshape(C * KK, pb)
-            gather(x, cols, n0, n1, r0, r1, geometry)
-        if nimg == 1:
-            g = gom[n0][:, r0 * Wo: r1 * Wo]
-        else:
-            g = np.ascontiguousarray(gom[n0:n1].transpose(1, 0, 2)).reshape(Cout, pb)
-        np.matmul(g.reshape(G, Og, pb), cols.reshape(G, Cg * KK, pb).transpose(0, 2, 1), out=part)
-        gwm += part
+
+    def chunk(k, worker):
+        for n0, n1, r0, r1 in chunks[k]:
+            nimg = n1 - n0
+            pb = nimg * (r1 - r0) * Wo
+            if pointwise and nimg == 1:
+                cols = x[n0].reshape(C, -1)[:, r0 * Wo: r1 * Wo]
+            else:
+                cols = work[worker, : C * KK * pb].reshape(C * KK, pb)
+                gather(x, cols, n0, n1, r0, r1, geometry)
+            if nimg == 1:
+                g = gom[n0][:, r0 * Wo: r1 * Wo]
+            else:
+                g = np.ascontiguousarray(gom[n0:n1].transpose(1, 0, 2)).reshape(Cout, pb)
+            np.matmul(g.reshape(G, Og, pb), cols.reshape(G, Cg * KK, pb).transpose(0, 2, 1), out=part[worker])
+            sums[k] += part[worker]
+
+    _blas.run(range(nchunks), chunk, workers)
+    gwm[...] = sums[0]
+    for k in range(1, nchunks):
+        gwm += sums[k]
 
 
 def warm_up() -> None:
-    """Compile (or load from the cache) the gather for float32 and float64."""
+    """Compile (or load from the cache) the gather and the scatter for float32 and float64."""
     i64 = lambda *v: np.array(v, dtype=np.int64)  # noqa: E731
     for dtype in (np.float32, np.float64):
         x = np.ones((1, 1, 1, 1, 3), dtype)
         x.flags.writeable = False
         cols = np.empty((2, 2), dtype)
-        im2col(x, cols, 0, 1, 0, 1, i64(1, 1, 3), i64(1, 1, 2), i64(1, 1, 2), i64(1, 1, 1),
-               i64(1, 1, 1), i64(0, 0, 0), i64(0, 0, 0))
+        gather(x, cols, 0, 1, 0, 1, (i64(1, 1, 3), i64(1, 1, 2), i64(1, 1, 2), i64(1, 1, 1),
+                                     i64(1, 1, 1), i64(0, 0, 0), i64(0, 0, 0)))
+        out = np.zeros((1, 1, 1, 1, 4), dtype)
+        scatter(np.ones((2, 3), dtype), out, 0, 0, 1, (i64(1, 1, 3), i64(1, 1, 4), i64(1, 1, 2),
+                                                       i64(1, 1, 1), i64(1, 1, 1), i64(0, 0, 0)))
