@@ -31,12 +31,16 @@ engine, each channel correlated with its own kernel.  Any array-API array goes i
 (torch tensors that require grad are refused: pass ``.detach()``) and the
 result comes back as the caller's kind of array.
 
-Determinism: results are bitwise identical at any fastconv (Numba) thread
-count.  The matrix products run in the BLAS NumPy is linked against, with
-that library's own threads; OpenBLAS splits the output among its threads,
-not the reduction, and the tests check identical bits at 1 and 2 BLAS
-threads.  Other BLAS libraries (MKL with its conditional numerical
-reproducibility off, say) may not promise this.
+Threads and determinism: blocks of output run side by side on fastconv's
+threads (:func:`fastconv.set_num_threads`), each block's matrix product a
+single-threaded call of the BLAS NumPy is linked against (for the duration
+of a call, NumPy's OpenBLAS is set to one thread, then restored).  Each
+output element is therefore computed by one thread in a fixed order, and
+results are bitwise identical at any thread count; the tests check this at
+1 and 2 fastconv threads and 1 and 2 ``OPENBLAS_NUM_THREADS``.  Where the
+BLAS is not an OpenBLAS fastconv can reach (another BLAS, not Linux), the
+blocks run one after the other with that BLAS's own threads, and identical
+bits then depend on that library.
 """
 
 from __future__ import annotations

@@ -386,9 +386,9 @@ def test_identical_bits_at_any_numba_thread_count():
 
 
 def test_identical_bits_at_any_blas_thread_count():
-    # The matrix products run in NumPy's BLAS, with the BLAS's own threads.
-    # OpenBLAS splits the output among its threads, not the reduction, so the
-    # bits do not depend on its thread count: checked in fresh processes.
+    # The matrix products run in NumPy's BLAS, one thread per product (fastconv
+    # sets it for the call): the user's OPENBLAS_NUM_THREADS must not change
+    # the bits.  Checked in fresh processes.
     code = textwrap.dedent(
         """
         import numpy as np

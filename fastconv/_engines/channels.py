@@ -26,12 +26,12 @@ KW)`` C-contiguous; ``geometry`` holds int64 arrays of three entries each.
 The im2col kernel accepts any padding (negative padding crops) and the
 border rules zero, edge, symmetric, reflect and wrap of :mod:`.borders`.
 
-Determinism: the gather is a copy; every output element is the dot product
-of one weight row with one column, computed by one BLAS call whose
-partition does not depend on fastconv's thread count.  Whether BLAS itself
-gives identical bits at different BLAS thread counts is the BLAS's business
-(OpenBLAS partitions the output, not the reduction, so it does; see the
-tests).
+Threads and determinism: blocks run side by side on fastconv's threads,
+each gathered by its worker and multiplied by a single-threaded BLAS call
+(see :mod:`._blas`).  The gather is a copy; every output element is the dot
+product of one weight row with one column, computed by one BLAS call on one
+thread, so results do not depend on the thread count.  The weight gradient
+adds its blocks into a fixed number of partial sums, then those in order.
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ import math
 
 import numba
 import numpy as np
-from numba import prange
 
 from . import _blas, _jit
 from .borders import EDGE, REFLECT, SYMMETRIC, WRAP
@@ -79,19 +78,12 @@ def _map_index(i, n, border):
 WORKSPACE_BYTES = 2 << 20
 # Output pixels per image below which several images share one matrix product.
 _SMALL_IMAGE = 1024
-# Gather (and scatter) with every Numba thread (True) or in the calling thread
-# only (False), BLAS using its own threads for the products.  On an idle
-# 2-core host the parallel gather takes half the time, but on a shared,
-# oversubscribed one a parallel region waits for its slowest thread and was
-# measured 5-20x slower than the serial gather; the serial gather costs about
-# a third of the matrix product, so it is the default.
-PARALLEL_GATHER = False
 
 
 @_jit.serial
 def im2col_tasks(x, cols, n0, n1, r0, r1, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border,
                  task_lo, task_hi):
-    """Gather the rows ``task_lo .. task_hi`` of ``cols`` (one per channel, tap and image; see :func:`im2col`)."""
+    """Gather the rows ``task_lo .. task_hi`` of ``cols`` (one per channel, tap and image; see :func:`gather`)."""
     C = x.shape[1]
     D = in_dims[0]
     H = in_dims[1]
@@ -157,38 +149,21 @@ def im2col_tasks(x, cols, n0, n1, r0, r1, in_dims, out_dims, k_dims, stride, dil
                 row[j] = src[m] if m >= 0 else 0
 
 
-@_jit.kernel
-def im2col(x, cols, n0, n1, r0, r1, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border, nchunks):
-    """Gather ``cols[(c, t), (n - n0, r - r0, ow)]`` for images ``n0 .. n1``, output rows ``r0 .. r1``.
+def gather(x, cols, n0, n1, r0, r1, geometry) -> None:
+    """Fill ``cols[(c, t), (n - n0, r - r0, ow)]`` for images ``n0 .. n1`` and output rows ``r0 .. r1``.
 
     An output row ``r`` is a pair ``(od, oh)`` of the first two spatial
-    dims; ``t`` runs over the kernel taps ``(kd, kh, kw)``.  A task is one
-    (channel, tap, image) row of ``cols``; ``nchunks`` contiguous runs of
-    tasks run in parallel.
+    dims; ``t`` runs over the kernel taps ``(kd, kh, kw)``.  Runs in the
+    calling thread (the caller runs blocks side by side).
     """
-    ntasks = x.shape[1] * k_dims[0] * k_dims[1] * k_dims[2] * (n1 - n0)
-    nchunks = max(1, min(nchunks, ntasks))
-    for chunk in prange(nchunks):
-        im2col_tasks(x, cols, n0, n1, r0, r1, in_dims, out_dims, k_dims, stride, dilation, pad_lo,
-                     border, chunk * ntasks // nchunks, (chunk + 1) * ntasks // nchunks)
-
-
-def gather(x, cols, n0, n1, r0, r1, geometry) -> None:
-    """Fill ``cols`` for images ``n0 .. n1``, output rows ``r0 .. r1`` (serially or in parallel)."""
     in_dims, out_dims, k_dims, stride, dilation, pad_lo, border = geometry
     ntasks = x.shape[1] * int(np.prod(k_dims)) * (n1 - n0)
-    threads = numba.get_num_threads() if PARALLEL_GATHER else 1
-    if threads == 1:
-        im2col_tasks(x, cols, n0, n1, r0, r1, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border,
-                     0, ntasks)
-    else:
-        im2col(x, cols, n0, n1, r0, r1, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border,
-               threads)
+    im2col_tasks(x, cols, n0, n1, r0, r1, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border,
+                 0, ntasks)
 
 
-@_jit.serial
 def col2im_planes(cols, out, n, r0, r1, in_dims, out_dims, k_dims, stride, dilation, pad, o_lo, o_hi):
-    """Add ``cols`` into the output planes ``o_lo .. o_hi`` of image ``n`` (see :func:`col2im`), one thread."""
+    """Add ``cols`` into the output planes ``o_lo .. o_hi`` of image ``n`` (see :func:`scatter`)."""
     H = in_dims[1]
     W = in_dims[2]
     Do = out_dims[0]
@@ -230,29 +205,14 @@ def col2im_planes(cols, out, n, r0, r1, in_dims, out_dims, k_dims, stride, dilat
                         dst[j * s2] += src[j]
 
 
-@_jit.kernel
-def col2im(cols, out, n, r0, r1, in_dims, out_dims, k_dims, stride, dilation, pad, nchunks):
+def scatter(cols, out, n, r0, r1, geometry) -> None:
     """``out[n, o, y] += cols[(o, t), (r - r0, iw)]`` for every input pixel ``i = (r, iw)`` with ``y = i s + t d - pad``.
 
-    The scatter of a transposed convolution: each output plane is summed by
-    one task, taps in order, then input rows in order, so the result does not
-    depend on the thread count.
+    The scatter of a transposed convolution, in the calling thread: each
+    output element receives its terms taps first, then input rows, in order.
     """
-    Cout = out.shape[1]
-    nchunks = max(1, min(nchunks, Cout))
-    for chunk in prange(nchunks):
-        col2im_planes(cols, out, n, r0, r1, in_dims, out_dims, k_dims, stride, dilation, pad,
-                      chunk * Cout // nchunks, (chunk + 1) * Cout // nchunks)
-
-
-def scatter(cols, out, n, r0, r1, geometry) -> None:
-    """Add the columns of image ``n``'s input rows ``r0 .. r1`` into ``out`` (serially or in parallel)."""
     in_dims, out_dims, k_dims, stride, dilation, pad = geometry
-    threads = numba.get_num_threads() if PARALLEL_GATHER else 1
-    if threads == 1:
-        col2im_planes(cols, out, n, r0, r1, in_dims, out_dims, k_dims, stride, dilation, pad, 0, out.shape[1])
-    else:
-        col2im(cols, out, n, r0, r1, in_dims, out_dims, k_dims, stride, dilation, pad, threads)
+    col2im_planes(cols, out, n, r0, r1, in_dims, out_dims, k_dims, stride, dilation, pad, 0, out.shape[1])
 
 
 def transposed(x, w, out, geometry, groups: int) -> None:
@@ -263,7 +223,7 @@ def transposed(x, w, out, geometry, groups: int) -> None:
     overwritten; ``geometry`` is ``(in_dims, out_dims, k_dims, stride,
     dilation, pad)``.  Only the products of real input samples are computed:
     ``W^T x`` gives, per input pixel, its contribution to every (output
-    channel, tap), and :func:`col2im` adds them where they land.
+    channel, tap), and :func:`scatter` adds them where they land.
     """
     N, C = x.shape[:2]
     G = groups
