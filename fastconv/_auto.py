@@ -180,7 +180,8 @@ def _features(plan, method, nx: int, nw: int, threads: int):
     if len(block) == 1:
         tasks = B * -(-tiles // F.group_rows(m))
     else:
-        tasks = B * tiles
+        counts = [-(-o // (m - k + 1)) for m, k, o in zip(block, plan.kernel_shape, plan.out_shape)]
+        tasks = B * math.prod(counts[:-1]) * -(-counts[-1] // F.nd_group(block))
     if B * tiles * m < F._PARALLEL_SAMPLES:  # run in the calling thread
         return work, 1, tasks
     return work, min(threads, tasks), tasks

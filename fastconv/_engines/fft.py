@@ -27,7 +27,8 @@ dilation 1, batched over a leading axis::
     least 8 (so that pocketfft fills its SIMD lanes) and about
     ``_GROUP_ELEMENTS`` samples, one group per task, so peak memory is the
     output plus a few groups per thread, never a transform of the full
-    padded size.  In N-D each tile is one task.
+    padded size.  In N-D a task is a run of up to 8 tiles along the last
+    axis, transformed in one call.
 
 Choice of FFT implementation
 ----------------------------
@@ -317,10 +318,11 @@ def block_length(
     return best_m
 
 
-# Python overhead of one tile of the N-D block engine (window copy, two
-# transform calls, the store), in units of one butterfly-sample: about 30 us
-# against 0.3 ns per unit, measured on a 2-core x86-64 host.
-_TILE_UNITS = 1.0e5
+# Python overhead of one tile of the N-D block engine (window copy and
+# store; the transform calls are shared by a run of tiles), in units of one
+# butterfly-sample: about 8 us against 0.3 ns per unit, measured on a 2-core
+# x86-64 host.
+_TILE_UNITS = 3.0e4
 
 
 @functools.lru_cache(maxsize=1024)
@@ -329,9 +331,8 @@ def block_shape(kernel_shape: tuple, out_shape: tuple) -> tuple:
 
     1-D: :func:`block_length`.  N-D: the combination of per-axis lengths
     (powers of two from ``2 k``, or the single block covering the axis) that
-    minimises ``tiles * (2 M (log2 M + 10 + spill) + tile overhead)`` with
-    ``M`` the product of the lengths: tiles are run one per task, so their
-    fixed cost counts.
+    minimises ``tiles * (2 M (log2 M + 10 + 4 log2(M / 2**16)) + tile overhead)`` with
+    ``M`` the product of the lengths: every tile has a fixed cost in Python.
     """
     if len(kernel_shape) == 1:
         return (block_length(kernel_shape[0], out_shape[0]),)
@@ -348,7 +349,9 @@ def block_shape(kernel_shape: tuple, out_shape: tuple) -> tuple:
     for combo in itertools.product(*options):
         m = math.prod(combo)
         tiles = math.prod(-(-o // (b - k + 1)) for b, k, o in zip(combo, kernel_shape, out_shape))
-        per = math.log2(m) + 10.0 + max(0.0, math.log2(m / (1 << 14)))
+        # an N-D transform streams the whole block once per axis: beyond the
+        # cache each doubling costs more than in 1-D (measured)
+        per = math.log2(m) + 10.0 + 4.0 * max(0.0, math.log2(m / (1 << 16)))
         c = tiles * (2.0 * m * per + _TILE_UNITS)
         if best_c is None or c < best_c:
             best, best_c = combo, c
@@ -527,6 +530,11 @@ def _oa_1d(x, w, out, p, m, threads):
     _run_tasks(run, tasks, threads, samples=B * tiles * m)
 
 
+def nd_group(block) -> int:
+    """Tiles per transform call of the N-D block engine (consecutive along the last axis)."""
+    return max(1, min(_GROUP_ROWS, (_GROUP_ELEMENTS * 4) // math.prod(block)))
+
+
 def _oa_nd(x, w, out, pad_lo, block, threads):
     fft = backend()
     real = x.dtype.kind == "f"
@@ -535,26 +543,40 @@ def _oa_nd(x, w, out, pad_lo, block, threads):
     steps = tuple(m - k + 1 for m, k in zip(block, k_shape))
     counts = tuple(-(-o // s) for o, s in zip(out.shape[1:], steps))
     spec = _spectra(w, block, real, fft)
-    axes = tuple(range(nd))
+    axes = tuple(range(1, nd + 1))
     forward = fft.rfftn if real else fft.fftn
     inverse = fft.irfftn if real else fft.ifftn
     B = out.shape[0]
-    tasks = [(b,) + t for b in range(B) for t in itertools.product(*map(range, counts))]
+    g = nd_group(block)
+    # A task is a run of up to g tiles along the last axis: one transform
+    # call for all of them, which spreads its fixed cost.
+    tasks = [
+        (b, head, j0, min(j0 + g, counts[-1]))
+        for b in range(B)
+        for head in itertools.product(*map(range, counts[:-1]))
+        for j0 in range(0, counts[-1], g)
+    ]
 
     def run(task):
-        b, tile = task[0], task[1:]
+        b, head, j0, j1 = task
         xb = x[b if x.shape[0] > 1 else 0]
         sb = spec[b if spec.shape[0] > 1 else 0]
-        y0 = tuple(j * s for j, s in zip(tile, steps))
-        starts = tuple(y - p for y, p in zip(y0, pad_lo))
-        f = forward(_window(xb, starts, block), block, axes)
+        tiles = [head + (j,) for j in range(j0, j1)]
+        corners = [tuple(j * s for j, s in zip(tile, steps)) for tile in tiles]
+        windows = np.stack(
+            [_window(xb, tuple(y - p for y, p in zip(y0, pad_lo)), block) for y0 in corners]
+        )
+        f = forward(windows, block, axes)
+        del windows
         f *= sb
         r = inverse(f, block, axes)
-        dst = tuple(slice(y, min(y + s, o)) for y, s, o in zip(y0, steps, out.shape[1:]))
-        src = tuple(slice(k - 1, k - 1 + (d.stop - d.start)) for k, d in zip(k_shape, dst))
-        out[(b,) + dst] = r[src]
+        del f
+        for i, y0 in enumerate(corners):
+            dst = tuple(slice(y, min(y + s, o)) for y, s, o in zip(y0, steps, out.shape[1:]))
+            src = tuple(slice(k - 1, k - 1 + (d.stop - d.start)) for k, d in zip(k_shape, dst))
+            out[(b,) + dst] = r[(i,) + src]
 
-    _run_tasks(run, tasks, threads, samples=len(tasks) * math.prod(block))
+    _run_tasks(run, tasks, threads, samples=B * math.prod(counts) * math.prod(block))
 
 
 # Below this many transformed samples in all, waking a second thread costs
