@@ -15,6 +15,9 @@ Groups:
     and scipy.signal.convolve / fftconvolve / oaconvolve.  Target: at most
     0.5x the fastest anchor, or within 1.15x of the memory floor.  The same
     grid in float32, and a batch of signals along the last axis.
+``fft-2d``
+    Images with large kernels, mode 'same', against scipy.signal.fftconvolve
+    (all workers) and oaconvolve.
 ``auto-vs-fixed``
     ``method='auto'`` against each fixed fastconv method on a grid of sizes
     (1-D and 2-D, float64 and float32).  Target: auto at most 1.1x the best
@@ -111,6 +114,31 @@ def _batch_case(rows, n, k, dtype):
     }
 
 
+def _image_case(n, k, dtype):
+    shape1, shape2 = (n, n), (k, k)
+    get = lambda: _data(shape1, shape2, dtype)
+    anchors = {}
+    ss = _optional("scipy.signal")
+    if ss is not None:
+        sfft = _optional("scipy.fft")
+
+        def scipy_fft():
+            with sfft.set_workers(-1):
+                return ss.fftconvolve(*get(), mode="same")
+
+        anchors["scipy.signal.fftconvolve(workers=all)"] = scipy_fft
+        anchors["scipy.signal.oaconvolve"] = lambda: ss.oaconvolve(*get(), mode="same")
+    return {
+        "group": "fft-2d",
+        "name": f"2-D {np.dtype(dtype).name} {n}x{n} * {k}x{k} same",
+        "fastconv": lambda: signal.convolve(*get(), mode="same"),
+        "anchors": anchors,
+        "floor": _floor(shape1, dtype),
+        "flops": 2.0 * n * n * k * k,
+        "target": "faster than the fastest anchor",
+    }
+
+
 def _auto_case(shape1, shape2, dtype, mode):
     axes = tuple(range(len(shape1)))
     get = lambda: _data(shape1, shape2, dtype)
@@ -139,6 +167,9 @@ def _cases():
             cases.append(_one_d_case(1_000_000, k, dtype, "fft-1d", ""))
     for dtype in (np.float64, np.float32):
         cases.append(_batch_case(512, 4096, 63, dtype))
+    for dtype in (np.float32, np.float64):
+        for n, k in ((2048, 31), (1024, 63)):
+            cases.append(_image_case(n, k, dtype))
     grid_1d = [
         (1000, 10),
         (1000, 100),
