@@ -497,3 +497,14 @@ def test_empty_batch():
     assert gw.shape == (3, 2, 3, 3) and not gw.any()
     if torch is not None:
         assert F.conv2d(torch.ones(0, 2, 5, 5), torch.ones(3, 2, 3, 3), padding=1).shape == out.shape
+
+
+def test_kernels_are_compiled():
+    # A kernel that lost its decorator still gives right answers, 100x slower.
+    from numba.core.registry import CPUDispatcher
+
+    from fastconv._engines import channels, depthwise
+
+    for f in (channels._map_index, channels.im2col_tasks, channels.col2im_planes, depthwise._fill,
+              depthwise._plane, depthwise.depthwise):
+        assert isinstance(f, CPUDispatcher), f

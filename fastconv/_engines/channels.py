@@ -162,6 +162,7 @@ def gather(x, cols, n0, n1, r0, r1, geometry) -> None:
                  0, ntasks)
 
 
+@_jit.serial
 def col2im_planes(cols, out, n, r0, r1, in_dims, out_dims, k_dims, stride, dilation, pad, o_lo, o_hi):
     """Add ``cols`` into the output planes ``o_lo .. o_hi`` of image ``n`` (see :func:`scatter`)."""
     H = in_dims[1]
