@@ -85,8 +85,11 @@ def set_num_threads(n: int) -> None:
 
     Notes
     -----
-    The setting is per Python thread, as in Numba.  Results do not depend on it:
-    each output element is summed in the same order whatever the thread count.
+    The setting is per Python thread, as in Numba.  With a given method,
+    results do not depend on it: each output element is computed in the same
+    order whatever the thread count.  ``method='auto'`` weighs the thread
+    count when it picks an engine, so it may pick another one, whose result
+    differs by rounding.
 
     Examples
     --------
