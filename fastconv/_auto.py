@@ -17,9 +17,12 @@ count that follows the engine's algorithm (all times in seconds):
     of the products; ``T`` counts 0.6 for batched or N-D transforms, whose
     lines pocketfft computes side by side in SIMD registers (measured 1.7x
     to 2.4x faster per sample than one line).  ``p`` is the thread count
-    for batched or N-D transforms and 1.5 for a single 1-D signal, whose
-    transforms neither scipy.fft nor numpy.fft can split (the kernel's runs
-    beside the input's); 1 below ``2**16`` samples, run in the calling thread.
+    for batched or N-D transforms, and for one long real 1-D signal, which
+    the engine transforms as batches of short transforms (the four-step FFT:
+    no cache penalty, counted 0.6, plus three passes for the twiddles); 1.5
+    for one complex 1-D signal, whose transforms neither scipy.fft nor
+    numpy.fft can split (the kernel's runs beside the input's); 1 below
+    ``2**16`` samples, run in the calling thread.
 ``oa``
     As ``fft``, with the transforms of the blocks (counted 1.7 times when
     fewer than 4 blocks share a transform call) and ``p`` the number of
@@ -156,15 +159,25 @@ def _features(plan, method, nx: int, nw: int, threads: int):
         lengths = F.fft_lengths(plan.in_shape, plan.kernel_shape, plan.out_shape, plan.pad_lo)
         m = math.prod(lengths)
         t = (nx + nw + B) * _transform_cost(lengths, single) * (2.0 if complex_ else 1.0)
-        if B >= 4 or len(lengths) > 1:
+        four_step = (
+            len(lengths) == 1
+            and B == 1
+            and not complex_
+            and m >= F._PARALLEL_SAMPLES
+            and F.four_step_split(m) is not None
+        )
+        if four_step:
+            # short transforms in batches: no cache penalty, SIMD lanes filled
+            t = 0.6 * (nx + nw + B) * m * math.log2(m)
+        elif B >= 4 or len(lengths) > 1:
             # many lines per call: pocketfft runs them side by side in SIMD
             t *= 0.6
-        work = t + 2.0 * B * m
-        # one 1-D signal: the kernel's transform runs beside the input's, the
-        # inverse alone (3 transforms in the time of 2)
-        if B > 1 or len(lengths) > 1:
+        work = t + (5.0 if four_step else 2.0) * B * m  # four-step: twiddle passes
+        if B > 1 or len(lengths) > 1 or four_step:
             par = threads
         else:
+            # one complex 1-D signal: the kernel's transform runs beside the
+            # input's, the inverse alone (3 transforms in the time of 2)
             par = 1.5 if threads > 1 and m >= F._PARALLEL_SAMPLES else 1
         return work, par, 0
     # oa

@@ -506,3 +506,31 @@ def test_strided_transposed_and_byteswapped_inputs(method):
         rtol=0,
         atol=norm_tol(x, w[:, 0], 128, np.float64),
     )
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(
+    "n,k,mode", [(100_000, 2000, "full"), (70_001, 3, "same"), (99_999, 777, "valid")]
+)
+def test_long_single_signal_four_step_transform(dtype, n, k, mode):
+    # One long real signal goes through the four-step transform (batches of
+    # short transforms): same accuracy as one long transform.
+    m = transform_length(n, k, mode, "fft") if mode == "full" else None
+    x = RNG.standard_normal(n).astype(dtype)
+    w = RNG.standard_normal(k).astype(dtype)
+    assert F.four_step_split(F.fast_length(n + k - 1)) is not None
+    got = fastconv.convolve(x, w, mode, method="fft")
+    want = reference_1d(x, w, mode)
+    assert got.dtype == dtype and got.shape == want.shape
+    m = m or F.fast_length(n + k - 1)
+    assert float(np.abs(got.astype(np.longdouble) - want).max()) <= norm_tol(x, w, m, dtype)
+
+
+def test_four_step_split():
+    assert F.four_step_split(1012500) == (900, 1125)
+    assert F.four_step_split(1 << 16) == (256, 256)
+    assert F.four_step_split(84375) is None  # odd: the one long transform is used
+    for m in (F.fast_length(n) for n in range(1 << 16, 1 << 20, 77777)):
+        if m % 2 == 0:
+            m1, m2 = F.four_step_split(m)
+            assert m1 * m2 == m and m1 % 2 == 0 and m2 >= 16
