@@ -11,8 +11,11 @@ padded copy of the input is ever made.  Instead each output row is split into
 
 * an **interior** run of columns, where every tap reads inside the input row.
   It is computed by branch-free loops over contiguous output columns that LLVM
-  vectorises, with up to eight taps fused into one pass so each output element
-  is loaded and stored once per eight multiply-adds; and
+  vectorises, with up to nine taps fused into one pass so each output element
+  is loaded and stored once per eight or nine multiply-adds.  With nine or
+  more taps the first pass of a row *writes* its outputs (from the row's
+  start value) instead of zeroing them and reading them back: a 3 x 3 kernel
+  is one pass over the row, 25 taps are 9 + 8 + 8, 49 taps 9 + 5 x 8; and
 * at most ``K - 1`` **border** columns on each side, where each tap's column
   index goes through the border rule.  They cost O(K) scalar work per row.
 
@@ -100,6 +103,23 @@ def _pass8(o, x0, x1, x2, x3, x4, x5, x6, x7, w0, w1, w2, w3, w4, w5, w6, w7, n)
         acc += w5 * x5[j]
         acc += w6 * x6[j]
         acc += w7 * x7[j]
+        o[j] = acc
+
+
+@_jit.inline
+def _first9(o, init, x0, x1, x2, x3, x4, x5, x6, x7, x8, w0, w1, w2, w3, w4, w5, w6, w7, w8, n):
+    """Overwrite ``o`` with ``init`` plus nine taps (a 3 x 3 kernel in one pass)."""
+    for j in range(n):
+        acc = init
+        acc += w0 * x0[j]
+        acc += w1 * x1[j]
+        acc += w2 * x2[j]
+        acc += w3 * x3[j]
+        acc += w4 * x4[j]
+        acc += w5 * x5[j]
+        acc += w6 * x6[j]
+        acc += w7 * x7[j]
+        acc += w8 * x8[j]
         o[j] = acc
 
 
@@ -241,9 +261,44 @@ def _pair_interior(oa, ob, xb, tap_row, tap_off, tap_w, tap_w2, ntaps, start, n)
 
 
 @_jit.serial
-def _interior(o, xb, tap_row, tap_off, tap_w, ntaps, start, s, n):
-    """Add every tap to ``o[0:n]``, the output columns ``start .. start + n``."""
-    t = 0
+def _interior(o, xb, tap_row, tap_off, tap_w, ntaps, start, s, n, first, init):
+    """Add every tap to ``o[0:n]``, the output columns ``start .. start + n``.
+
+    With ``first`` the run is overwritten, starting from ``init``: the first
+    nine taps go in one pass that writes without reading ``o`` (a 3 x 3 kernel
+    is a single pass; 25 taps are 9 + 8 + 8, 49 are 9 + 5 x 8); with fewer
+    than nine taps the run is filled with ``init`` first.
+    """
+    t = np.int64(0)
+    if first:
+        if s == 1 and ntaps >= 9:
+            _first9(
+                o,
+                init,
+                xb[tap_row[0], start + tap_off[0] :],
+                xb[tap_row[1], start + tap_off[1] :],
+                xb[tap_row[2], start + tap_off[2] :],
+                xb[tap_row[3], start + tap_off[3] :],
+                xb[tap_row[4], start + tap_off[4] :],
+                xb[tap_row[5], start + tap_off[5] :],
+                xb[tap_row[6], start + tap_off[6] :],
+                xb[tap_row[7], start + tap_off[7] :],
+                xb[tap_row[8], start + tap_off[8] :],
+                tap_w[0],
+                tap_w[1],
+                tap_w[2],
+                tap_w[3],
+                tap_w[4],
+                tap_w[5],
+                tap_w[6],
+                tap_w[7],
+                tap_w[8],
+                n,
+            )
+            t += 9
+        else:
+            for j in range(n):
+                o[j] = init
     if s == 1:
         while ntaps - t >= 8:
             b = start
@@ -301,9 +356,9 @@ def _interior(o, xb, tap_row, tap_off, tap_w, ntaps, start, s, n):
 
 
 @_jit.inline
-def _border_column(orow, j, xb, wb, rows, KR, KW, W, s, d, p, border, cval):
+def _border_column(orow, j, xb, wb, rows, KR, KW, W, s, d, p, border, cval, init):
     """Compute output column ``j`` with every tap's column mapped by the border rule."""
-    acc = orow[j]
+    acc = init
     for kr in range(KR):
         r = rows[kr]
         if r < 0:
@@ -356,18 +411,20 @@ def _map_rows(ro, rows, in_dims, out_dims, k_dims, stride, dilation, pad_lo, bor
 
 
 @_jit.serial
-def _start_segment(seg, rows, wb, cval):
-    """Zero ``seg``, then add the contribution of kernel rows on a constant border."""
-    for j in range(seg.shape[0]):
-        seg[j] = 0
+def _start_value(rows, wb, cval, zero):
+    """The kernel rows on a constant border, summed: what every output of the row starts from.
+
+    It starts from +0 (``zero``), so it is never -0.0.
+    """
+    acc = zero
     KW = wb.shape[1]
     for kr in range(rows.shape[0]):
         if rows[kr] == -2:
             total = wb[kr, 0] * cval
             for c in range(1, KW):
                 total += wb[kr, c] * cval
-            for j in range(seg.shape[0]):
-                seg[j] += total
+            acc += total
+    return acc
 
 
 @_jit.serial
@@ -397,7 +454,7 @@ def _rows_shifted(rows, rows2, KH):
 
 @_jit.serial
 def _task(x, w, out, b, ro, pair, c0, c1, in_dims, out_dims, k_dims, stride, dilation, pad_lo,
-          border, cval, j_lo, j_hi, rows, rows2, tap_row, tap_off, tap_w, tap_w2):
+          border, cval, zero, j_lo, j_hi, rows, rows2, tap_row, tap_off, tap_w, tap_w2):
     """Output columns ``c0 .. c1`` of output row ``ro`` (and ``ro + 1`` if ``pair``) of batch ``b``."""
     KR = w.shape[1]
     KW = w.shape[2]
@@ -411,10 +468,11 @@ def _task(x, w, out, b, ro, pair, c0, c1, in_dims, out_dims, k_dims, stride, dil
     wb = w[b if w.shape[0] > 1 else 0]
 
     _map_rows(ro, rows, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border)
-    _start_segment(out[b, ro, c0:c1], rows, wb, cval)
+    init = _start_value(rows, wb, cval, zero)
+    init2 = init
     if pair:
         _map_rows(ro + 1, rows2, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border)
-        _start_segment(out[b, ro + 1, c0:c1], rows2, wb, cval)
+        init2 = _start_value(rows2, wb, cval, zero)
 
     ja = max(c0, j_lo)
     jb = min(c1, j_hi)
@@ -426,31 +484,34 @@ def _task(x, w, out, b, ro, pair, c0, c1, in_dims, out_dims, k_dims, stride, dil
         if pair and s == 1 and KH >= 2 and KW >= _PAIR_MIN_WIDTH and _rows_shifted(rows, rows2, KH):
             oa = out[b, ro, ja:jb]
             ob = out[b, ro + 1, ja:jb]
+            for j in range(n):
+                ob[j] = init2
             for base in range(0, KR, KH):
                 # Kernel row ``base`` reaches only row A, ``base + KH - 1`` only
                 # row B, the rows between reach both (B one kernel row earlier).
                 nt = _collect_taps(rows, base, base + 1, wb, d, p, tap_row, tap_off, tap_w)
-                _interior(oa, xb, tap_row, tap_off, tap_w, nt, ja, s, n)
+                _interior(oa, xb, tap_row, tap_off, tap_w, nt, ja, s, n, base == 0, init)
                 nt = _collect_taps(rows, base + 1, base + KH, wb, d, p, tap_row, tap_off, tap_w)
                 _collect_taps(rows2, base, base + KH - 1, wb, d, p, tap_row, tap_off, tap_w2)
                 _pair_interior(oa, ob, xb, tap_row, tap_off, tap_w, tap_w2, nt, ja, n)
                 nt = _collect_taps(rows2, base + KH - 1, base + KH, wb, d, p, tap_row, tap_off, tap_w)
-                _interior(ob, xb, tap_row, tap_off, tap_w, nt, ja, s, n)
+                _interior(ob, xb, tap_row, tap_off, tap_w, nt, ja, s, n, np.bool_(False), init2)
         else:
             # np.int64(0), not a literal 0: one compiled variant of the helper.
             nt = _collect_taps(rows, np.int64(0), KR, wb, d, p, tap_row, tap_off, tap_w)
-            _interior(out[b, ro, ja:jb], xb, tap_row, tap_off, tap_w, nt, ja, s, n)
+            _interior(out[b, ro, ja:jb], xb, tap_row, tap_off, tap_w, nt, ja, s, n, np.bool_(True), init)
             if pair:
                 nt = _collect_taps(rows2, np.int64(0), KR, wb, d, p, tap_row, tap_off, tap_w)
-                _interior(out[b, ro + 1, ja:jb], xb, tap_row, tap_off, tap_w, nt, ja, s, n)
+                _interior(out[b, ro + 1, ja:jb], xb, tap_row, tap_off, tap_w, nt, ja, s, n, np.bool_(True), init2)
 
     for r in range(2 if pair else 1):
         orow = out[b, ro + r]
         rr = rows2 if r == 1 else rows
+        ii = init2 if r == 1 else init
         for j in range(c0, min(c1, j_lo)):
-            _border_column(orow, j, xb, wb, rr, KR, KW, W, s, d, p, bcol, cval)
+            _border_column(orow, j, xb, wb, rr, KR, KW, W, s, d, p, bcol, cval, ii)
         for j in range(max(c0, j_hi), c1):
-            _border_column(orow, j, xb, wb, rr, KR, KW, W, s, d, p, bcol, cval)
+            _border_column(orow, j, xb, wb, rr, KR, KW, W, s, d, p, bcol, cval, ii)
 
 
 @_jit.kernel
@@ -490,13 +551,14 @@ def correlate(x, w, out, in_dims, out_dims, k_dims, stride, dilation, pad_lo, bo
         tap_off = np.empty(KR * KW, np.int64)
         tap_w = np.empty(KR * KW, w.dtype)
         tap_w2 = np.empty(KR * KW, w.dtype)
+        zero = np.zeros(1, w.dtype)[0]
         for task in range(chunk * ntasks // nchunks, (chunk + 1) * ntasks // nchunks):
             blk = task % nblk
             rp = task // nblk
             ro = 2 * (rp % npairs)
             c0 = blk * col_block
             _task(x, w, out, rp // npairs, ro, ro + 1 < Ro, c0, min(c0 + col_block, Wo),
-                  in_dims, out_dims, k_dims, stride, dilation, pad_lo, border, cval,
+                  in_dims, out_dims, k_dims, stride, dilation, pad_lo, border, cval, zero,
                   j_lo, j_hi, rows, rows2, tap_row, tap_off, tap_w, tap_w2)
 
 
