@@ -447,6 +447,11 @@ def test_numpy_fft_backend(monkeypatch, dtype):
         got = fastconv.convolve(x, w, method=m, axes=(1, 2))
         assert got.dtype == dtype
         np.testing.assert_allclose(got, want[m], rtol=0, atol=2 * norm_tol(x[0], w, 1 << 14, dtype))
+    long_x = RNG.standard_normal(70_000).astype(dtype)  # the four-step path
+    got = fastconv.convolve(long_x, w[0, 0], method="fft")
+    assert got.dtype == dtype
+    want_long = reference_1d(long_x, w[0, 0], "full")
+    assert np.abs(got - want_long).max() <= norm_tol(long_x, w[0, 0], 72000, dtype)
     got = fastconv.convolve(x[0, 0], w[0, 0], method="oa")
     np.testing.assert_allclose(
         got,
