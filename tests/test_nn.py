@@ -508,3 +508,17 @@ def test_kernels_are_compiled():
     for f in (channels._map_index, channels.im2col_tasks, channels.col2im_planes, depthwise._fill,
               depthwise._plane, depthwise.depthwise):
         assert isinstance(f, CPUDispatcher), f
+
+
+@pytest.mark.parametrize("mode", list(_MODES))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_depthwise_3x3(mode, dtype):
+    # The depthwise engine's fused 3x3 pass (stride 1 along the rows), with
+    # row strides, dilations and channel multipliers.
+    rng = np.random.default_rng(12)
+    for stride, dilation, mult in [((1, 1), (1, 1), 1), ((2, 1), (1, 2), 2), ((3, 1), (2, 1), 1)]:
+        x = rng.standard_normal((2, 3, 11, 13)).astype(dtype)
+        w = rng.standard_normal((3 * mult, 1, 3, 3)).astype(dtype)
+        got = nn.conv2d(x, w, stride=stride, padding=2, dilation=dilation, groups=3, padding_mode=mode)
+        args = (stride, (2, 2), (2, 2), dilation, 3, mode)
+        _assert_close(got, ref_conv(x, w, None, *args), ref_conv(np.abs(x), np.abs(w), None, *args), 9, dtype)
