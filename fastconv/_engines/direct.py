@@ -12,10 +12,11 @@ padded copy of the input is ever made.  Instead each output row is split into
 * an **interior** run of columns, where every tap reads inside the input row.
   It is computed by branch-free loops over contiguous output columns that LLVM
   vectorises, with up to nine taps fused into one pass so each output element
-  is loaded and stored once per eight or nine multiply-adds.  With nine or
-  more taps the first pass of a row *writes* its outputs (from the row's
-  start value) instead of zeroing them and reading them back: a 3 x 3 kernel
-  is one pass over the row, 25 taps are 9 + 8 + 8, 49 taps 9 + 5 x 8; and
+  is loaded and stored once per eight or nine multiply-adds.  The first pass
+  of a row (nine taps, or three for an odd count below nine) *writes* its
+  outputs from the row's start value instead of zeroing them and reading them
+  back: a 3 x 3 kernel is one pass over the row, 25 taps are 9 + 8 + 8, 49
+  taps 9 + 5 x 8, 3 taps one pass, 5 taps 3 + 2; and
 * at most ``K - 1`` **border** columns on each side, where each tap's column
   index goes through the border rule.  They cost O(K) scalar work per row.
 
@@ -120,6 +121,17 @@ def _first9(o, init, x0, x1, x2, x3, x4, x5, x6, x7, x8, w0, w1, w2, w3, w4, w5,
         acc += w6 * x6[j]
         acc += w7 * x7[j]
         acc += w8 * x8[j]
+        o[j] = acc
+
+
+@_jit.inline
+def _first3(o, init, x0, x1, x2, w0, w1, w2, n):
+    """Overwrite ``o`` with ``init`` plus three taps."""
+    for j in range(n):
+        acc = init
+        acc += w0 * x0[j]
+        acc += w1 * x1[j]
+        acc += w2 * x2[j]
         o[j] = acc
 
 
@@ -265,9 +277,10 @@ def _interior(o, xb, tap_row, tap_off, tap_w, ntaps, start, s, n, first, init):
     """Add every tap to ``o[0:n]``, the output columns ``start .. start + n``.
 
     With ``first`` the run is overwritten, starting from ``init``: the first
-    nine taps go in one pass that writes without reading ``o`` (a 3 x 3 kernel
-    is a single pass; 25 taps are 9 + 8 + 8, 49 are 9 + 5 x 8); with fewer
-    than nine taps the run is filled with ``init`` first.
+    nine taps (or three, for an odd count below nine) go in one pass that
+    writes without reading ``o`` (a 3 x 3 kernel is a single pass; 25 taps are
+    9 + 8 + 8, 49 are 9 + 5 x 8, 7 are 3 + 4); with an even count below nine
+    the run is filled with ``init`` first.
     """
     t = np.int64(0)
     if first:
@@ -296,6 +309,19 @@ def _interior(o, xb, tap_row, tap_off, tap_w, ntaps, start, s, n, first, init):
                 n,
             )
             t += 9
+        elif s == 1 and ntaps >= 3 and ntaps % 2 == 1:
+            _first3(
+                o,
+                init,
+                xb[tap_row[0], start + tap_off[0] :],
+                xb[tap_row[1], start + tap_off[1] :],
+                xb[tap_row[2], start + tap_off[2] :],
+                tap_w[0],
+                tap_w[1],
+                tap_w[2],
+                n,
+            )
+            t += 3
         else:
             for j in range(n):
                 o[j] = init
