@@ -459,7 +459,7 @@ def _extract(full, lengths, k_shape, out_shape, pad_lo, dtype):
 # k1 <= M1/2 carry the whole spectrum (the others are their conjugates).
 # The spectrum comes out in that (k1, k2) layout, which is all a product of
 # two spectra and the inverse (the same steps backwards) need.
-_TWIDDLE_CACHE_MAX = 1 << 22  # samples; longer transforms recompute them
+_TWIDDLE_CACHE_MAX = 1 << 20  # samples (8 MiB of twiddles each); longer ones recompute
 
 
 def four_step_split(m: int):
