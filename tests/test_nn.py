@@ -522,3 +522,25 @@ def test_depthwise_3x3(mode, dtype):
         got = nn.conv2d(x, w, stride=stride, padding=2, dilation=dilation, groups=3, padding_mode=mode)
         args = (stride, (2, 2), (2, 2), dilation, 3, mode)
         _assert_close(got, ref_conv(x, w, None, *args), ref_conv(np.abs(x), np.abs(w), None, *args), 9, dtype)
+
+
+def test_concurrent_calls_from_a_thread_pool():
+    # Calls from several user threads at once share fastconv's workers and the
+    # BLAS thread setting; each gets the same bits as alone, and the BLAS
+    # thread count is restored afterwards.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastconv._engines import _blas
+
+    rng = np.random.default_rng(13)
+    xs = [rng.standard_normal((2, 8, 15, 15)).astype(np.float32) for _ in range(6)]
+    w = rng.standard_normal((5, 8, 3, 3)).astype(np.float32)
+    alone = [nn.conv2d(x, w, padding=1) for x in xs]
+    controls = _blas._controls()
+    before = controls[0]() if controls else None
+    with ThreadPoolExecutor(3) as pool:
+        together = list(pool.map(lambda x: nn.conv2d(x, w, padding=1), xs))
+    for a, b in zip(alone, together):
+        assert np.array_equal(a, b)
+    if controls:
+        assert controls[0]() == before
