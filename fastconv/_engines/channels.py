@@ -42,7 +42,7 @@ import numba
 import numpy as np
 
 from . import _blas, _jit
-from .borders import EDGE, REFLECT, SYMMETRIC, WRAP
+from .borders import EDGE, REFLECT, SYMMETRIC, WRAP, ZERO
 
 
 @_jit.serial
@@ -117,12 +117,55 @@ def im2col_tasks(x, cols, n0, n1, r0, r1, in_dims, out_dims, k_dims, stride, dil
         j_lo = min(j_lo, j_hi)
         n = j_hi - j_lo
         xc = x[n0 + ni, c]
+        skip_lo = 0
+        skip_hi = 0
+        if s2 == 1 and W == Wo and stride[1] == 1 and D == 1 and out_dims[0] == 1 and n > 0:
+            # Rows as wide as the input (stride 1 along them, 'same'-like
+            # padding), consecutive output rows on consecutive input rows: the
+            # interiors of the block's rows that read inside the input are one
+            # contiguous run of the input plane, copied at once; then the
+            # border columns of those rows are redone one by one.  Rows that
+            # read outside the input take the general path below.
+            ih0 = r0 + kh * dilation[1] - pad_lo[1]
+            ra = min(max(0, -ih0), nr)
+            rb = max(min(nr, H - ih0), ra)
+            if ra < rb:
+                plane = xc[0].reshape(H * W)
+                q0 = ra * Wo + j_lo
+                q1 = (rb - 1) * Wo + j_hi
+                dst = crow[q0:q1]
+                src = plane[(ih0 + ra) * W + j_lo + off:]
+                for q in range(q1 - q0):
+                    dst[q] = src[q]
+                for r in range(ra, rb):
+                    row = crow[r * Wo:(r + 1) * Wo]
+                    srow = plane[(ih0 + r) * W:(ih0 + r + 1) * W]
+                    for j in range(j_lo):
+                        m = -1 if b2 == ZERO else _map_index(j + off, W, b2)
+                        row[j] = srow[m] if m >= 0 else 0
+                    for j in range(j_hi, Wo):
+                        m = -1 if b2 == ZERO else _map_index(j + off, W, b2)
+                        row[j] = srow[m] if m >= 0 else 0
+                skip_lo = ra
+                skip_hi = rb
         od = r0 // Ho
         oh = r0 % Ho
         for r in range(nr):
+            if skip_lo <= r < skip_hi:
+                oh += 1
+                if oh == Ho:
+                    oh = 0
+                    od += 1
+                continue
             row = crow[r * Wo:(r + 1) * Wo]
-            i_d = _map_index(od * stride[0] + kd * dilation[0] - pad_lo[0], D, border[0])
-            i_h = _map_index(oh * stride[1] + kh * dilation[1] - pad_lo[1], H, border[1])
+            # The border rule only off the input (a call per row costs more
+            # than the short copies it guards).
+            i_d = od * stride[0] + kd * dilation[0] - pad_lo[0]
+            if i_d < 0 or i_d >= D:
+                i_d = _map_index(i_d, D, border[0])
+            i_h = oh * stride[1] + kh * dilation[1] - pad_lo[1]
+            if i_h < 0 or i_h >= H:
+                i_h = _map_index(i_h, H, border[1])
             oh += 1
             if oh == Ho:
                 oh = 0
@@ -133,7 +176,7 @@ def im2col_tasks(x, cols, n0, n1, r0, r1, in_dims, out_dims, k_dims, stride, dil
                 continue
             src = xc[i_d, i_h]
             for j in range(j_lo):
-                m = _map_index(j * s2 + off, W, b2)
+                m = -1 if b2 == ZERO else _map_index(j * s2 + off, W, b2)
                 row[j] = src[m] if m >= 0 else 0
             if n > 0:
                 dst = row[j_lo:]
@@ -145,7 +188,7 @@ def im2col_tasks(x, cols, n0, n1, r0, r1, in_dims, out_dims, k_dims, stride, dil
                     for j in range(n):
                         dst[j] = seg[j * s2]
             for j in range(j_hi, Wo):
-                m = _map_index(j * s2 + off, W, b2)
+                m = -1 if b2 == ZERO else _map_index(j * s2 + off, W, b2)
                 row[j] = src[m] if m >= 0 else 0
 
 
