@@ -117,7 +117,10 @@ def correlate(input, weights, output=None, mode="reflect", cval=0.0, origin=0, *
     -----
     Sums are computed in float64, as scipy does, and converted to the output
     dtype as scipy's C code converts them (integers truncate toward zero and
-    wrap: see :func:`fastconv._dtypes.cast_like_c`).  Exception, for speed:
+    wrap: see :func:`fastconv._dtypes.cast_like_c`).  C leaves the conversion
+    of NaN, inf and out-of-range values to integers undefined: fastconv
+    follows what x86-64 does in scipy's float64-input code path, and scipy's
+    own results for such values vary with the input dtype.  Exception, for speed:
     a float32 input written to a float32 output is summed in float32, which
     differs from scipy by at most the float32 rounding of the sum.  float16
     is accepted (scipy refuses it) and summed in float32.

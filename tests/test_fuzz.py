@@ -126,6 +126,11 @@ def _compare_nonfinite(op, got, a, v, mode, method, axes):
         return
     if a.ndim > 1 and (a.dtype == np.bool_ or v.dtype == np.bool_) or axes is not None:
         return
+    if np.result_type(a, v).kind == "c" and a.ndim == 1:
+        # numpy.convolve (scipy's 1-D path) multiplies complex infinities
+        # differently from IEEE complex arithmetic (inf+0j times 1 is nan+nanj
+        # there); fastconv follows scipy's N-D path and IEEE.
+        return
     if method in ("fft", "oa"):
         return
     with np.errstate(invalid="ignore", over="ignore"):
@@ -147,7 +152,8 @@ def test_2d_functions(op, a, v, mode, boundary, fillvalue):
         return
     assert a.ndim == v.ndim == 2
     # The fill value is converted to the result dtype first (2.5 is 2 for int8).
-    fill = np.asarray(fillvalue).real.astype(np.result_type(a, v)).item()
+    # Other boundaries ignore it, as in scipy.
+    fill = np.asarray(fillvalue).real.astype(np.result_type(a, v)).item() if boundary == "fill" else 0
     with np.errstate(invalid="ignore", over="ignore"):
         expected = ref.correlate_2d(a, v, mode, boundary if boundary != "circular" else "wrap",
                                     fill, convolution=op == "convolve2d")
@@ -177,6 +183,10 @@ def test_ndimage_functions(op, a, v, mode, origin, cval, axis):
     # The oracle: scipy.ndimage itself where it accepts the dtypes.
     ndi = pytest.importorskip("scipy.ndimage")
     if a.dtype == np.float16 or v.dtype == np.float16:
+        return
+    if got.dtype.kind in "biu" and not (np.isfinite(a).all() and np.isfinite(v).all()):
+        # C leaves the conversion of NaN and inf to integers undefined, and
+        # scipy's results for them vary with its input dtype's code path.
         return
     with np.errstate(invalid="ignore", over="ignore"):
         expected = getattr(ndi, op)(a, v, **kwargs)
