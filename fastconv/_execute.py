@@ -48,7 +48,7 @@ def run(plan: Plan, x: np.ndarray, w: np.ndarray) -> np.ndarray:
         raise ValueError(f"plan.method must be one of 'direct', 'fft', 'oa'; got {plan.method!r}")
     import numba
 
-    from ._engines import direct
+    from ._engines import _jit, direct
 
     ndim = x.ndim
     axes = plan.axes
@@ -74,7 +74,7 @@ def run(plan: Plan, x: np.ndarray, w: np.ndarray) -> np.ndarray:
     threads = numba.get_num_threads()
     col_block = out_cols if nbatch * out_rows >= 4 * threads else min(out_cols, _COL_BLOCK)
     i64 = lambda t: np.asarray(t, dtype=np.int64)  # noqa: E731
-    direct.correlate(
+    _jit.launch(direct.correlate)(
         x3,
         w3,
         out,
@@ -214,14 +214,14 @@ def run_conv(plan, x: np.ndarray, w: np.ndarray, bias=None) -> np.ndarray:
     if plan.method == "direct":
         import numba
 
-        from ._engines import depthwise
+        from ._engines import _jit, depthwise
 
         lead = 3 - nd
         x5 = _nn_layout(x, lead, dtype)
         w4 = _nn_layout(w, lead, dtype).reshape((Cout,) + (1,) * lead + plan.kernel_shape)
         out = np.empty((N, Cout) + (1,) * lead + plan.out_shape, dtype)
         geometry = _geometry(plan, x.shape[2:], pad_lo, lead)
-        depthwise.depthwise(x5, w4, out, geometry[3], geometry[4], geometry[5], geometry[6],
+        _jit.launch(depthwise.depthwise)(x5, w4, out, geometry[3], geometry[4], geometry[5], geometry[6],
                             Cout // plan.groups, 4 * numba.get_num_threads())
         out = out.reshape((N, Cout) + plan.out_shape)
     else:

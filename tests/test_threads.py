@@ -1,11 +1,14 @@
-"""Many Python threads calling fastconv at once get correct results and no crash."""
+"""Many Python threads, and forked processes, calling fastconv get correct results and no crash."""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import threading
 import time
 
 import numpy as np
+import pytest
 
 import fastconv
 from fastconv import ndimage
@@ -42,3 +45,30 @@ def test_32_threads_call_concurrently(rng):
         t.join(60)
     assert not errors, errors[:5]
     assert all(c > 0 for c in calls)
+
+
+def _forked_work(queue, x, k):
+    import fastconv as fc
+
+    queue.put((fc.convolve(x, k), fc.ndimage.correlate(x, k)))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs the 'fork' start method")
+def test_forked_worker_processes_compute_and_do_not_hang(rng):
+    # The parent runs parallel kernels first, so a forked child inherits a
+    # started OpenMP runtime; fastconv then runs the serial twins there.
+    x = rng.standard_normal((60, 70))
+    k = rng.standard_normal((3, 4))
+    expected = (fastconv.convolve(x, k), ndimage.correlate(x, k))
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_forked_work, args=(queue, x, k)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    for conv, corr in results:
+        np.testing.assert_array_equal(conv, expected[0])
+        np.testing.assert_array_equal(corr, expected[1])

@@ -13,9 +13,21 @@ Kernels never carry ad-hoc flags: they use :func:`kernel` (a parallel driver) or
   kernel (kernels only divide by validated, non-zero sizes anyway).
 * ``boundscheck`` is left unset so ``NUMBA_BOUNDSCHECK=1`` turns it on for a
   whole test run.
+
+Forked processes: GNU OpenMP, the threading layer Numba picks here, cannot
+run a parallel region in a child forked after the parent ran one (Numba then
+terminates the child).  :func:`launch` therefore gives, in such a child, a
+serial twin of a parallel kernel: the same code compiled without
+``parallel`` (``prange`` runs as ``range``), so forked workers
+(``multiprocessing`` with the default 'fork' start method on Linux) compute
+the same results on one thread instead of dying.  The twin has its own name,
+so it has its own entry in the on-disk cache.
 """
 
 from __future__ import annotations
+
+import os
+import types
 
 import numba
 
@@ -37,3 +49,41 @@ def serial(func):
 def inline(func):
     """Compile a tiny helper that is always inlined into its caller."""
     return numba.njit(inline="always", **_COMMON)(func)
+
+
+_forked = False
+_twins = {}
+
+
+def _after_fork_in_child() -> None:
+    global _forked
+    _forked = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _parallel_unsafe_here() -> bool:
+    """True in a forked child whose parent started Numba's OpenMP threads."""
+    if not _forked:
+        return False
+    try:
+        return numba.threading_layer() == "omp"
+    except ValueError:  # no threading layer was started before the fork
+        return False
+
+
+def launch(parallel_kernel):
+    """``parallel_kernel``, or its serial twin where parallel regions cannot run (see above)."""
+    if not _parallel_unsafe_here():
+        return parallel_kernel
+    twin = _twins.get(parallel_kernel)
+    if twin is None:
+        func = parallel_kernel.py_func
+        copy = types.FunctionType(func.__code__, func.__globals__, func.__name__ + "_serial",
+                                  func.__defaults__, func.__closure__)
+        copy.__qualname__ = func.__qualname__ + "_serial"
+        copy.__doc__ = func.__doc__
+        twin = _twins[parallel_kernel] = serial(copy)
+    return twin
