@@ -190,7 +190,9 @@ def _features(plan, method, nx: int, nw: int, threads: int):
     if len(block) == 1 and tiles < F._SIMD_ROWS:
         t *= F._LONE_ROW  # too few blocks per transform call to fill the SIMD lanes
     work = t + 2.0 * B * tiles * m
-    if len(block) == 1:
+    if len(block) == 1 and B > 1 and 2 * tiles <= F.group_rows(m):
+        tasks = -(-B // F.batch_rows(tiles, m))  # whole signals per task
+    elif len(block) == 1:
         tasks = B * -(-tiles // F.group_rows(m))
     else:
         counts = [-(-o // (m - k + 1)) for m, k, o in zip(block, plan.kernel_shape, plan.out_shape)]

@@ -595,7 +595,58 @@ def _oa_1d(x, w, out, p, m, threads):
             y1 = y0 + full * step
             out[b, y1:o] = r[full, k - 1 : k - 1 + o - y1]
 
+    if B > 1 and 2 * tiles <= group:
+        # Many short signals: a task takes whole signals, all their tiles in
+        # one transform call, instead of a few tiles of one signal.
+        rows = batch_rows(tiles, m)
+        _run_tasks(
+            lambda task: _oa_rows(x, spec, out, task, tiles, step, p, m, k, forward, inverse),
+            [(b0, min(b0 + rows, B)) for b0 in range(0, B, rows)],
+            threads,
+            samples=B * tiles * m,
+        )
+        return
     _run_tasks(run, tasks, threads, samples=B * tiles * m)
+
+
+def batch_rows(tiles: int, m: int) -> int:
+    """Signals per task of the 1-D block engine when each signal has only a few tiles."""
+    return max(1, group_rows(m) // tiles)
+
+
+def _oa_rows(x, spec, out, task, tiles, step, p, m, k, forward, inverse):
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    b0, b1 = task
+    o = out.shape[1]
+    n = x.shape[1]
+    rows = x[b0:b1] if x.shape[0] > 1 else x[:1]
+    # one zero-padded copy of these signals, then all their windows at once
+    length = (tiles - 1) * step + m
+    padded = np.zeros((rows.shape[0], length), dtype=x.dtype)
+    take = min(n, length - p)
+    padded[:, p : p + take] = rows[:, :take]
+    blocks = sliding_window_view(padded, m, axis=1)[:, ::step][:, :tiles]
+    if rows.shape[0] != b1 - b0:  # one signal, many kernels
+        blocks = np.broadcast_to(blocks, (b1 - b0,) + blocks.shape[1:])
+    blocks = blocks.reshape(-1, m)
+    del padded
+    f = forward(blocks, m)
+    del blocks
+    if spec.shape[0] > 1:
+        f *= np.repeat(spec[b0:b1], tiles, axis=0)
+    else:
+        f *= spec[0]
+    r = inverse(f, m)
+    del f
+    full = min(tiles, o // step)
+    for i, b in enumerate(range(b0, b1)):
+        rb = r[i * tiles : (i + 1) * tiles]
+        if full > 0:
+            out[b, : full * step].reshape(full, step)[...] = rb[:full, k - 1 : k - 1 + step]
+        if full < tiles:
+            y1 = full * step
+            out[b, y1:o] = rb[full, k - 1 : k - 1 + o - y1]
 
 
 def nd_group(block) -> int:
