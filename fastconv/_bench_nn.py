@@ -137,7 +137,6 @@ def _transpose_case(N=8, C=128, H=28, O=64, K=4, s=2, p=1):
 
         tget = functools.cache(lambda: (_torch(), tuple(torch.from_numpy(a) for a in get()))[1])
         anchors["torch conv_transpose2d"] = lambda: F.conv_transpose2d(*tget(), stride=s, padding=p)
-    Ho = (H - 1) * s - 2 * p + K
     return {
         "group": "nn",
         "name": f"conv_transpose2d f32 N{N} C{C} {H}x{H} ->{O} k{K} s{s} p{p}",

@@ -54,6 +54,9 @@ def _forked_work(queue, x, k):
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs the 'fork' start method")
+# JAX, when an earlier test imported it, warns at every fork (its own threads).
+@pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_forked_worker_processes_compute_and_do_not_hang(rng):
     # The parent runs parallel kernels first, so a forked child inherits a
     # started OpenMP runtime; fastconv then runs the serial twins there.

@@ -2,7 +2,9 @@
 
 The plan layer maps each face's vocabulary (scipy.signal, scipy.ndimage,
 torch) onto these.  This module imports nothing heavy, so planning never
-pulls in Numba.
+pulls in Numba; the engines compile :func:`map_index` with the decorator
+that suits them (inlined into the direct engine's loops, a called function
+in the channel gather).
 """
 
 ZERO = 0  # outside values are 0: taps that read outside are skipped
@@ -20,3 +22,28 @@ BY_NAME = {
     "reflect": REFLECT,
     "wrap": WRAP,
 }
+
+
+def map_index(i, n, border):
+    """Map index ``i`` of an axis of length ``n`` through the border rule.
+
+    Returns ``i`` inside the axis, the index it reads outside, or -1 for the
+    ZERO and CONSTANT rules outside (the caller supplies 0 or ``cval``).
+    """
+    if i >= 0 and i < n:
+        return i
+    if border == EDGE:
+        return 0 if i < 0 else n - 1
+    if border == WRAP:
+        return i % n
+    if border == SYMMETRIC:
+        period = 2 * n
+        i = i % period
+        return period - 1 - i if i >= n else i
+    if border == REFLECT:
+        if n == 1:
+            return 0
+        period = 2 * n - 2
+        i = i % period
+        return period - i if i >= n else i
+    return -1

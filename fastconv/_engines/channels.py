@@ -41,36 +41,15 @@ import math
 import numba
 import numpy as np
 
-from . import _blas, _jit
-from .borders import EDGE, REFLECT, SYMMETRIC, WRAP, ZERO
+from . import _blas, _jit, borders
+from .borders import ZERO
 
 
-@_jit.serial
-def _map_index(i, n, border):
-    """Index ``i`` of an axis of length ``n`` through the border rule; -1 outside a zero border.
-
-    The rules of :func:`fastconv._engines.direct._map_index`, as a called
-    function rather than inlined Numba IR: the gather maps indices at four
-    places, and inlining the rule into each made its cold compile three
-    times longer.  LLVM still inlines it where that pays.
-    """
-    if i >= 0 and i < n:
-        return i
-    if border == EDGE:
-        return 0 if i < 0 else n - 1
-    if border == WRAP:
-        return i % n
-    if border == SYMMETRIC:
-        period = 2 * n
-        i = i % period
-        return period - 1 - i if i >= n else i
-    if border == REFLECT:
-        if n == 1:
-            return 0
-        period = 2 * n - 2
-        i = i % period
-        return period - i if i >= n else i
-    return -1
+# The border rule of every engine (:func:`.borders.map_index`), as a called
+# function rather than inlined Numba IR: the gather maps indices at four
+# places, and inlining the rule into each made its cold compile three times
+# longer.  LLVM still inlines it where that pays.
+_map_index = _jit.serial(borders.map_index)
 
 
 # Bytes of the column matrix gathered per block: about one core's L2, so the
@@ -84,7 +63,6 @@ _SMALL_IMAGE = 1024
 def im2col_tasks(x, cols, n0, n1, r0, r1, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border,
                  task_lo, task_hi):
     """Gather the rows ``task_lo .. task_hi`` of ``cols`` (one per channel, tap and image; see :func:`gather`)."""
-    C = x.shape[1]
     D = in_dims[0]
     H = in_dims[1]
     W = in_dims[2]

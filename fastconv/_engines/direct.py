@@ -52,37 +52,16 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from . import _jit
+from . import _jit, borders
 
-from .borders import CONSTANT, EDGE, REFLECT, SYMMETRIC, WRAP, ZERO
+from .borders import CONSTANT, ZERO
 
 # Kernel rows at least this wide are computed two output rows at a time.
 _PAIR_MIN_WIDTH = 4
 
 
-@_jit.inline
-def _map_index(i, n, border):
-    """Map index ``i`` of an axis of length ``n`` through the border rule.
-
-    Returns -1 for ZERO and CONSTANT borders when ``i`` lies outside.
-    """
-    if i >= 0 and i < n:
-        return i
-    if border == EDGE:
-        return 0 if i < 0 else n - 1
-    if border == WRAP:
-        return i % n
-    if border == SYMMETRIC:
-        period = 2 * n
-        i = i % period
-        return period - 1 - i if i >= n else i
-    if border == REFLECT:
-        if n == 1:
-            return 0
-        period = 2 * n - 2
-        i = i % period
-        return period - i if i >= n else i
-    return -1
+# The border rule, inlined into the loops that map row and column indices.
+_map_index = _jit.inline(borders.map_index)
 
 
 # Fused tap passes over a run of contiguous output columns.  ``o`` and every
