@@ -101,6 +101,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -234,9 +235,17 @@ class _NumpyFFT:
 
 _POOL_LOCK = threading.Lock()
 _POOLS: dict = {}
+_POOLS_PID = [os.getpid()]
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:
+    """The shared pool of ``workers`` threads (new ones in a forked child, whose
+    copies of the parent's pools have no threads behind them)."""
+    global _POOL_LOCK
+    if _POOLS_PID[0] != os.getpid():
+        _POOL_LOCK = threading.Lock()
+        _POOLS.clear()
+        _POOLS_PID[0] = os.getpid()
     with _POOL_LOCK:
         pool = _POOLS.get(workers)
         if pool is None:
