@@ -433,23 +433,36 @@ def to_json(result: Measurement) -> str:
     return json.dumps({"machine": result.machine, "rows": rows}, indent=1, default=str)
 
 
-def plot(result: Measurement, path: str) -> None:
-    """A bar per anchor and case: how many times faster fastconv is (log scale)."""
+def load(path: str) -> Measurement:
+    """Measurements written by ``--json``."""
+    with open(path) as f:
+        data = json.load(f)
+    return Measurement(machine=data["machine"], rows=[Row(**row) for row in data["rows"]])
+
+
+def plot(result: Measurement, path: str | None = None, *, group: str | None = None):
+    """A bar per anchor and case: how many times faster fastconv is (log scale).
+
+    Draws the cases of ``group`` (default: all); saves to ``path`` if given,
+    else returns the figure (for the documentation's plot directive).
+    """
     try:
         import matplotlib
 
-        matplotlib.use("Agg")
+        if path is not None:
+            matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as exc:
         raise SystemExit("--plot needs matplotlib: pip install 'fastconv[bench]'") from exc
-    cases = [r for r in result.rows if r.ratio is None]
-    anchors = sorted({r.function for r in result.rows if r.ratio is not None})
+    rows = [r for r in result.rows if group is None or r.group == group]
+    cases = [r for r in rows if r.ratio is None]
+    anchors = sorted({r.function for r in rows if r.ratio is not None})
     fig, ax = plt.subplots(figsize=(10, 0.45 * len(cases) + 2))
     height = 0.8 / max(len(anchors), 1)
     for j, anchor in enumerate(anchors):
         ys, speedups = [], []
         for i, case in enumerate(cases):
-            for r in result.rows:
+            for r in rows:
                 if r.case == case.case and r.function == anchor:
                     ys.append(i + j * height)
                     speedups.append(1.0 / r.ratio)
@@ -461,11 +474,16 @@ def plot(result: Measurement, path: str) -> None:
     ax.invert_yaxis()
     ax.set_xlabel("anchor time / fastconv time (right of 1: fastconv is faster)")
     m = result.machine
-    ax.set_title(f"fastconv {m.get('fastconv')} on {m.get('cpu')}, {m.get('threads')} threads", fontsize=9)
+    title = f"{group}: " if group else ""
+    ax.set_title(f"{title}fastconv {m.get('fastconv')} on {m.get('cpu')}, {m.get('threads')} threads",
+                 fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
+    if path is None:
+        return fig
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return None
 
 
 def main(argv=None) -> int:
