@@ -1,4 +1,4 @@
-"""Command line: ``python -m fastconv {demo,info,bench}``."""
+"""Command line: ``python -m fastconv {demo,info,bench,calibrate}``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ def main(argv=None) -> int:
     sub.add_parser("info", help="print versions, CPU, threads, threading layer and kernel cache")
     sub.add_parser("bench", help="time fastconv against the installed alternatives (--help for options)",
                    add_help=False)
+    sub.add_parser("calibrate", help="measure the cost model of method='auto' on this machine and save it")
     args, rest = parser.parse_known_args(argv)
     if args.command == "bench":
         from ._bench import main as bench
@@ -24,6 +25,12 @@ def main(argv=None) -> int:
         from ._demo import main as demo
 
         return demo()
+    if args.command == "calibrate":
+        from ._auto import cache_file, calibrate
+
+        calibrate()
+        print(f"saved to {cache_file()}")
+        return 0
     if args.command == "info":
         from ._config import info
 

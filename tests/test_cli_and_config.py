@@ -92,3 +92,14 @@ def test_bench_refuses_a_filter_that_matches_nothing():
     result = _run("bench", "--quick", "--filter", "no such case")
     assert result.returncode != 0
     assert "matches no case" in result.stderr
+
+
+def test_calibrate_command_writes_the_cache_file(tmp_path):
+    import os
+
+    env = dict(os.environ, FASTCONV_CACHE_DIR=str(tmp_path))
+    result = subprocess.run([sys.executable, "-m", "fastconv", "calibrate"], capture_output=True, text=True,
+                            timeout=600, env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"saved to {tmp_path / 'calibration.json'}" in result.stdout
+    assert (tmp_path / "calibration.json").stat().st_size > 0
