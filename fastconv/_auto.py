@@ -232,8 +232,7 @@ def choose_for_plan(plan, x: np.ndarray, w: np.ndarray) -> str:
     from ._plan import with_method
 
     nx, nw = _batch_counts(plan, x, w)
-    times = model_times(plan, nx, nw)
-    best = min(times, key=times.get)
+    best = _best_modelled(plan, nx, nw)
     if best != "direct" and plan.result_dtype.kind in "biu":
         p = with_method(plan, best)
         if best == "fft":
@@ -242,6 +241,27 @@ def choose_for_plan(plan, x: np.ndarray, w: np.ndarray) -> str:
             lengths = F.block_shape(tuple(p.kernel_shape), tuple(p.out_shape))
         if not int_fft_exact(x, w, lengths):
             return "direct"
+    return best
+
+
+# The model's choice per (plan, batch counts, threads): evaluating the model
+# costs tens of microseconds of Python, as much as a small convolution.
+# Cleared whenever the constants change.
+_CHOICES = {}
+
+
+def _best_modelled(plan, nx: int, nw: int) -> str:
+    from ._config import get_num_threads
+
+    threads = get_num_threads()
+    key = (plan, nx, nw, threads)
+    best = _CHOICES.get(key)
+    if best is None:
+        times = model_times(plan, nx, nw, threads)
+        best = min(times, key=times.get)
+        if len(_CHOICES) >= 4096:
+            _CHOICES.clear()
+        _CHOICES[key] = best
     return best
 
 
@@ -386,6 +406,7 @@ def constants() -> dict:
     if _CONSTANTS is None:
         found = _valid_constants(_read_cache().get(_cache_key()))
         _CONSTANTS = found if found is not None else DEFAULTS
+        _CHOICES.clear()
     return _CONSTANTS
 
 
@@ -393,6 +414,7 @@ def reset() -> None:
     """Forget the loaded constants (the cache file is read again on next use)."""
     global _CONSTANTS
     _CONSTANTS = None
+    _CHOICES.clear()
 
 
 def _calibration_cases():
@@ -537,6 +559,7 @@ def calibrate(*, repeat: int = 5, progress: bool = True, save: bool = True) -> d
         _write_cache(consts)
     global _CONSTANTS
     _CONSTANTS = consts
+    _CHOICES.clear()
     return consts
 
 
