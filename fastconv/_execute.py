@@ -40,6 +40,21 @@ def _engine_layout(a: np.ndarray, order, batch_shape, dtype) -> np.ndarray:
     return view
 
 
+def _batch_order(plan: Plan, x: np.ndarray, w: np.ndarray):
+    """``(order, batch_shape, w)``: batch axes first then the convolved ones, their broadcast
+    shape, and the kernel flipped (a view) and conjugated as the plan says."""
+    axes = plan.axes
+    batch_axes = tuple(a for a in range(x.ndim) if a not in axes)
+    batch_shape = np.broadcast_shapes(
+        tuple(x.shape[a] for a in batch_axes), tuple(w.shape[a] for a in batch_axes)
+    )
+    if plan.flip:
+        w = w[tuple(slice(None, None, -1) if a in axes else slice(None) for a in range(x.ndim))]
+    if plan.conj:
+        w = np.conj(w)
+    return batch_axes + axes, batch_shape, w
+
+
 def run(plan: Plan, x: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Correlate ``x`` with ``w`` as ``plan`` says; returns an array of the result dtype."""
     if plan.method in ("fft", "oa"):
@@ -50,19 +65,8 @@ def run(plan: Plan, x: np.ndarray, w: np.ndarray) -> np.ndarray:
 
     from ._engines import _jit, direct
 
-    ndim = x.ndim
-    axes = plan.axes
-    batch_axes = tuple(a for a in range(ndim) if a not in axes)
-    order = batch_axes + axes
-    batch_shape = np.broadcast_shapes(
-        tuple(x.shape[a] for a in batch_axes), tuple(w.shape[a] for a in batch_axes)
-    )
+    order, batch_shape, w = _batch_order(plan, x, w)
     dtype = plan.compute_dtype
-
-    if plan.flip:
-        w = w[tuple(slice(None, None, -1) if a in axes else slice(None) for a in range(ndim))]
-    if plan.conj:
-        w = np.conj(w)
     x3 = _engine_layout(x, order, batch_shape, dtype)
     w3 = _engine_layout(w, order, batch_shape, dtype)
 
@@ -129,18 +133,8 @@ def _run_fft(plan: Plan, x: np.ndarray, w: np.ndarray) -> np.ndarray:
     from ._engines import fft
 
     check_fft_plan(plan)
-    ndim = x.ndim
-    axes = plan.axes
-    batch_axes = tuple(a for a in range(ndim) if a not in axes)
-    order = batch_axes + axes
-    batch_shape = np.broadcast_shapes(
-        tuple(x.shape[a] for a in batch_axes), tuple(w.shape[a] for a in batch_axes)
-    )
+    order, batch_shape, w = _batch_order(plan, x, w)
     dtype = plan.compute_dtype
-    if plan.flip:
-        w = w[tuple(slice(None, None, -1) if a in axes else slice(None) for a in range(ndim))]
-    if plan.conj:
-        w = np.conj(w)
     x3 = _fft_layout(x, order, batch_shape, dtype)
     w3 = _fft_layout(w, order, batch_shape, dtype)
     engine = fft.fft_correlate if plan.method == "fft" else fft.oa_correlate
