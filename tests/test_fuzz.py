@@ -1,4 +1,4 @@
-"""Fuzzing: random shapes, dtypes, values and arguments at every public function.
+"""Fuzzing: random shapes, dtypes, values and arguments at every public function (signal, ndimage, nn).
 
 The only acceptable outcomes are a correct result or a ValueError, TypeError
 or NotImplementedError with a message; anything else (another exception, a
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import fastconv
@@ -191,3 +191,68 @@ def test_ndimage_functions(op, a, v, mode, origin, cval, axis):
     with np.errstate(invalid="ignore", over="ignore"):
         expected = getattr(ndi, op)(a, v, **kwargs)
     np.testing.assert_array_equal(got, expected)
+
+
+def _mostly(valid, invalid):
+    """Valid values nine times in ten, so that most examples are computed and compared."""
+    return st.one_of(st.sampled_from(valid), st.sampled_from(invalid)) if invalid else st.sampled_from(valid)
+
+
+# torch (the oracle) warns that it copies the input for 'same' with even kernels.
+@pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    data=st.data(),
+    ndim=st.sampled_from([1, 2]),
+    dtype=st.sampled_from(["float32", "float64"] * 9 + ["int32", "complex64", "float16"]),
+    stride=st.sampled_from([1, 2] * 9 + [0, -1, 1.5]),
+    padding=st.sampled_from([0, 1, 2, "same", "valid"] * 5 + [-1, "bad"]),
+    dilation=st.sampled_from([1, 2] * 9 + [0]),
+    groups=st.sampled_from([1] * 12 + [2, 3, 0]),
+    padding_mode=st.sampled_from(["zeros"] * 6 + ["reflect", "replicate", "circular"] * 2 + ["bad"]),
+    transpose=st.booleans(),
+)
+def test_nn_functions(data, ndim, dtype, stride, padding, dilation, groups, padding_mode, transpose):
+    from fastconv import nn
+
+    torch = pytest.importorskip("torch")
+    import torch.nn.functional as F
+
+    n = data.draw(st.integers(0, 2))
+    c_in = data.draw(st.integers(1, 4))
+    c_out = data.draw(st.integers(1, 4))
+    size = [data.draw(st.integers(1, 7)) for _ in range(ndim)]
+    ksize = [data.draw(st.integers(1, 4)) for _ in range(ndim)]
+    batched = data.draw(st.booleans())
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    x = rng.integers(-3, 4, ((n,) if batched else ()) + (c_in, *size)).astype(dtype)
+    wshape = (c_in, max(c_out // max(groups, 1), 1), *ksize) if transpose else (
+        c_out, max(c_in // max(groups, 1), 1), *ksize)
+    w = rng.integers(-3, 4, wshape).astype(dtype)
+    name = f"conv_transpose{ndim}d" if transpose else f"conv{ndim}d"
+    kwargs = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    if not transpose:
+        kwargs["padding_mode"] = padding_mode
+    try:
+        got = getattr(nn, name)(x, w, **kwargs)
+    except REFUSALS as exc:
+        _check_refusal(exc)
+        event(f"refused with {type(exc).__name__}")
+        return
+    event("computed and compared with torch")
+    # fastconv accepted the call: torch must accept it too, and agree.  Small
+    # integer values keep every float sum exact.
+    assert np.dtype(dtype).kind == "f"
+    xt = torch.from_numpy(x.astype(np.float64))
+    wt = torch.from_numpy(w.astype(np.float64))
+    if transpose:
+        expected = getattr(F, name)(xt, wt, **kwargs)
+    else:
+        # torch.nn.ConvNd applies padding_mode (F.convNd knows only zeros).
+        layer = getattr(torch.nn, f"Conv{ndim}d")(
+            c_in, wt.shape[0], tuple(ksize), bias=False, dtype=torch.float64, **kwargs)
+        with torch.no_grad():
+            layer.weight.copy_(wt)
+            expected = layer(xt)
+    np.testing.assert_allclose(np.asarray(got, dtype=np.float64), expected.detach().numpy(), rtol=0,
+                               atol=1e-2 if dtype == "float16" else 1e-9)
