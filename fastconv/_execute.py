@@ -17,6 +17,11 @@ from ._plan import Plan
 # Output columns per task when rows alone do not give every thread enough work.
 _COL_BLOCK = 4096
 
+# Calls with at least this many outputs per batch item use a fused kernel for
+# small windows (:func:`fastconv._engines.direct.for_window`); below it the
+# general kernel is as fast and no kernel is compiled for the window.
+_FUSED_MIN_OUTPUTS = 4096
+
 
 def _engine_layout(a: np.ndarray, order, batch_shape, dtype) -> np.ndarray:
     """``a`` transposed to ``order``, batch axes flattened to one, C-contiguous, ``dtype``."""
@@ -78,7 +83,10 @@ def run(plan: Plan, x: np.ndarray, w: np.ndarray) -> np.ndarray:
     threads = numba.get_num_threads()
     col_block = out_cols if nbatch * out_rows >= 4 * threads else min(out_cols, _COL_BLOCK)
     i64 = lambda t: np.asarray(t, dtype=np.int64)  # noqa: E731
-    _jit.launch(direct.correlate)(
+    kernel = direct.correlate
+    if plan.stride[-1] == 1 and plan.dilation[-1] == 1 and out_rows * out_cols >= _FUSED_MIN_OUTPUTS:
+        kernel = direct.for_window(math.prod(plan.kernel_shape[:-1]), plan.kernel_shape[-1])
+    _jit.launch(kernel)(
         x3,
         w3,
         out,

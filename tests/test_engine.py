@@ -139,3 +139,41 @@ def test_bitwise_identical_at_any_thread_count(rng, dtype):
         numba.set_num_threads(before)
     for r in long_results[1:]:
         assert r.tobytes() == long_results[0].tobytes()
+
+
+# Windows with a fused kernel (fastconv._engines.direct.FUSED_WINDOWS), each on
+# a problem large enough to use it; geometries where every pair of output rows
+# reads shifted kernel rows (stride 1), where none does (row stride 2, row
+# dilation 2), and an odd number of output rows (a last unpaired row).
+FUSED_CASES = [
+    ((3, 3), np.float64), ((5, 5), np.float64), ((7, 7), np.float64), ((3, 3, 3), np.float64),
+    ((3, 3), np.float32), ((3, 3), np.complex128), ((3, 3), np.int64),
+]
+
+
+@pytest.mark.parametrize("kshape,dtype", FUSED_CASES, ids=lambda v: getattr(v, "__name__", str(v)))
+@pytest.mark.parametrize("border", BORDERS)
+@pytest.mark.parametrize("row_stride,row_dilation", [(1, 1), (2, 1), (1, 2)])
+def test_fused_windows_match_the_tap_passes_bitwise(rng, monkeypatch, kshape, dtype, border,
+                                                    row_stride, row_dilation):
+    from fastconv._engines import direct
+
+    nd = len(kshape)
+    window = (int(np.prod(kshape[:-1])), kshape[-1])
+    assert window in direct.FUSED_WINDOWS
+    shape = (5, 41, 80) if nd == 3 else (101, 90)
+    x = random_array(rng, shape, dtype)
+    w = random_array(rng, kshape, dtype)
+    pad = tuple(k // 2 for k in kshape)
+    stride = (1,) * (nd - 2) + (row_stride, 1)
+    dilation = (1,) * (nd - 2) + (row_dilation, 1)
+    kwargs = dict(pad_lo=pad, stride=stride, dilation=dilation, border=border, cval=-2)
+    fused, out_shape = run_plan(x, w, **kwargs)
+    assert np.prod(out_shape) >= _execute._FUSED_MIN_OUTPUTS  # the fused kernel ran
+    monkeypatch.setattr(_execute, "_FUSED_MIN_OUTPUTS", np.inf)
+    passes, _ = run_plan(x, w, **kwargs)
+    # The fused kernel adds the taps in the order the tap passes do.
+    assert fused.dtype == passes.dtype and fused.tobytes() == passes.tobytes()
+    geometry = dict(pad_lo=pad, out_shape=out_shape, stride=stride, dilation=dilation)
+    expected = expected_plan(x, w, border=border, cval=-2, **geometry)
+    assert_matches(fused, expected, x, w, border, -2, **geometry)

@@ -20,6 +20,10 @@ padded copy of the input is ever made.  Instead each output row is split into
 * at most ``K - 1`` **border** columns on each side, where each tap's column
   index goes through the border rule.  They cost O(K) scalar work per row.
 
+The windows in :data:`FUSED_WINDOWS` (3 x 3, 5 x 5, 7 x 7, 3 x 3 x 3) also
+get a kernel of their own, :func:`for_window`, whose interior carries all the
+taps of the window in one pass over the row, two output rows at a time.
+
 Rows (every spatial axis but the last) are mapped through the border rule once
 per output row and kernel row, so a tap whose row falls outside the input is
 skipped (zero border), folded into a constant (constant border) or redirected
@@ -48,6 +52,8 @@ so results are bitwise identical at any thread count.
 """
 
 from __future__ import annotations
+
+import types
 
 import numpy as np
 from numba import prange
@@ -460,7 +466,12 @@ def _rows_shifted(rows, rows2, KH):
 @_jit.serial
 def _task(x, w, out, b, ro, pair, c0, c1, in_dims, out_dims, k_dims, stride, dilation, pad_lo,
           border, cval, zero, j_lo, j_hi, rows, rows2, tap_row, tap_off, tap_w, tap_w2):
-    """Output columns ``c0 .. c1`` of output row ``ro`` (and ``ro + 1`` if ``pair``) of batch ``b``."""
+    """Output columns ``c0 .. c1`` of output row ``ro`` (and ``ro + 1`` if ``pair``) of batch ``b``.
+
+    ``_FUSED`` computes the interior of the row (pair) in one pass when it can
+    (see :func:`for_window`); it returns False where it cannot, and the
+    interior then goes tap pass by tap pass.
+    """
     KR = w.shape[1]
     KW = w.shape[2]
     W = x.shape[2]
@@ -481,7 +492,10 @@ def _task(x, w, out, b, ro, pair, c0, c1, in_dims, out_dims, k_dims, stride, dil
 
     ja = max(c0, j_lo)
     jb = min(c1, j_hi)
-    if ja < jb:
+    if ja < jb and s == 1 and d == 1 and _FUSED(out[b, ro, ja:jb], out[b, ro + 1 if pair else ro, ja:jb],
+                                               pair, xb, rows, rows2, ja - p, wb, init, init2, jb - ja):
+        pass
+    elif ja < jb:
         n = jb - ja
         KH = k_dims[last - 1] if last >= 1 else 1
         # (``s`` is 1 on this path; it is passed as a variable, not a literal
@@ -517,6 +531,18 @@ def _task(x, w, out, b, ro, pair, c0, c1, in_dims, out_dims, k_dims, stride, dil
             _border_column(orow, j, xb, wb, rr, KR, KW, W, s, d, p, bcol, cval, ii)
         for j in range(max(c0, j_hi), c1):
             _border_column(orow, j, xb, wb, rr, KR, KW, W, s, d, p, bcol, cval, ii)
+
+
+@_jit.serial
+def _no_fused(oa, ob, pair, xb, rows, rows2, start, wb, init, init2, n):
+    """The general kernel's fused interior: none (every interior goes tap pass by tap pass)."""
+    return False
+
+
+# The fused interior :func:`_task` calls.  Each kernel built by
+# :func:`for_window` is ``correlate`` and ``_task`` compiled again with this
+# name bound to a fused interior for its window.
+_FUSED = _no_fused
 
 
 @_jit.kernel
@@ -565,6 +591,92 @@ def correlate(x, w, out, in_dims, out_dims, k_dims, stride, dilation, pad_lo, bo
             _task(x, w, out, rp // npairs, ro, ro + 1 < Ro, c0, min(c0 + col_block, Wo),
                   in_dims, out_dims, k_dims, stride, dilation, pad_lo, border, cval, zero,
                   j_lo, j_hi, rows, rows2, tap_row, tap_off, tap_w, tap_w2)
+
+
+# Fused interiors for small windows.  A window of ``KR`` kernel rows (the
+# product of every kernel dim but the last) by ``KW`` columns gets a function
+# whose loop over output columns carries every tap in straight-line code, so
+# each output is written once per row instead of once per tap pass, and a
+# pair of output rows whose kernel rows are one input row apart (2-D kernels)
+# reads each input row once for both.  The taps are added in the same order
+# as in the tap passes and the border code, so the fused kernels give
+# bitwise the same results as the general one.  Rows that touch a border
+# (any ``rows[r] < 0``) are left to the tap passes.
+#
+# The source is generated per window and compiled with this file as its file
+# name, so Numba caches it on disk like any function of this module.
+
+# Windows (KR, KW) that get a fused kernel: the common 2-D ones and 3 x 3 x 3.
+# Each costs a compile of its own (once per machine and dtype), so the set is
+# kept small; every other window goes tap pass by tap pass.
+FUSED_WINDOWS = frozenset({(3, 3), (5, 5), (7, 7), (9, 3)})
+
+
+def _fused_source(name: str, kr: int, kw: int) -> str:
+    """Source of the fused interior for a ``kr`` x ``kw`` window (see above)."""
+    taps = [(r, c) for r in range(kr) for c in range(kw)]
+    out = [f"def {name}(oa, ob, pair, xb, rows, rows2, start, wb, init, init2, n):"]
+
+    def emit(level, *text):
+        out.extend("    " * level + t for t in text)
+
+    def loop(level, sums):
+        """Columns ``0 .. n`` of each ``(output, start value, input rows)`` in ``sums``."""
+        emit(level, "for j in range(n):")
+        emit(level + 1, *(f"s{k} = {init}" for k, (_, init, _) in enumerate(sums)))
+        for r, c in taps:
+            emit(level + 1, *(f"s{k} += w{r}_{c} * {xs[r]}[j + {c}]" for k, (_, _, xs) in enumerate(sums)))
+        emit(level + 1, *(f"{o}[j] = s{k}" for k, (o, _, _) in enumerate(sums)))
+
+    emit(1, "if " + " or ".join(f"rows[{r}] < 0" for r in range(kr)) + ":", "    return False")
+    emit(1, *(f"w{r}_{c} = wb[{r}, {c}]" for r, c in taps))
+    emit(1, *(f"x{r} = xb[rows[{r}], start:]" for r in range(kr)))
+    # A pair whose second row reads the first's kernel rows one input row
+    # down (a 2-D kernel away from the borders) reads kr + 1 input rows.
+    shifted = [f"rows2[{r}] == rows[{r + 1}]" for r in range(kr - 1)] + [f"rows2[{kr - 1}] >= 0"]
+    emit(1, "if pair and " + " and ".join(shifted) + ":")
+    emit(2, f"x{kr} = xb[rows2[{kr - 1}], start:]")
+    rows_a = [f"x{r}" for r in range(kr)]
+    loop(2, [("oa", "init", rows_a), ("ob", "init2", [f"x{r + 1}" for r in range(kr)])])
+    emit(2, "return True")
+    # Otherwise each row of a pair goes alone (both, or neither: the tap
+    # passes then take the pair).
+    emit(1, "if pair and (" + " or ".join(f"rows2[{r}] < 0" for r in range(kr)) + "):", "    return False")
+    loop(1, [("oa", "init", rows_a)])
+    emit(1, "if not pair:", "    return True")
+    emit(1, *(f"x{r} = xb[rows2[{r}], start:]" for r in range(kr)))
+    loop(1, [("ob", "init2", rows_a)])
+    emit(1, "return True")
+    return "\n".join(out) + "\n"
+
+
+_WINDOW_KERNELS: dict = {}
+
+
+def _rebind(func, glob: dict, name: str):
+    """A copy of ``func`` that looks up its globals in ``glob``."""
+    copy = types.FunctionType(func.__code__, glob, name, func.__defaults__, func.__closure__)
+    copy.__qualname__ = name
+    copy.__doc__ = func.__doc__
+    return copy
+
+
+def for_window(kr: int, kw: int):
+    """The parallel kernel for a window of ``kr`` x ``kw`` taps: a fused one if there is one, else :func:`correlate`.
+
+    Built on first use (compiled once per machine, then loaded from the cache).
+    """
+    if (kr, kw) not in FUSED_WINDOWS:
+        return correlate
+    kernel = _WINDOW_KERNELS.get((kr, kw))
+    if kernel is None:
+        name = f"_fused_{kr}x{kw}"
+        scope = {"__name__": __name__}
+        exec(compile(_fused_source(name, kr, kw), __file__, "exec"), scope)  # noqa: S102
+        glob = dict(globals(), _FUSED=_jit.serial(scope[name]))
+        glob["_task"] = _jit.serial(_rebind(_task.py_func, glob, f"_task_{kr}x{kw}"))
+        kernel = _WINDOW_KERNELS[(kr, kw)] = _jit.kernel(_rebind(correlate.py_func, glob, f"correlate_{kr}x{kw}"))
+    return kernel
 
 
 def warm_up() -> None:
