@@ -12,6 +12,7 @@ scipy, ndimage or torch conventions.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -139,8 +140,13 @@ def make_plan(
     )
 
 
+# Remembered: ``method='auto'`` calls this on every call, and a dataclass
+# replace costs microseconds, as much as a small convolution.
+@functools.lru_cache(maxsize=1024)
 def with_method(plan: Plan, method: str) -> Plan:
     """``plan`` run by another engine (the compute dtype follows the engine)."""
+    if plan.method == method:
+        return plan
     return replace(plan, method=method, compute_dtype=compute_dtype(plan.result_dtype, method))
 
 
