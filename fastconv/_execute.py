@@ -45,6 +45,29 @@ def _engine_layout(a: np.ndarray, order, batch_shape, dtype) -> np.ndarray:
     return view
 
 
+def _output_buffer(shape, dtype, x: np.ndarray) -> np.ndarray:
+    """An uninitialised C-contiguous array of ``shape`` for the direct engine's output.
+
+    If it would start within 512 bytes of ``x``'s start modulo 4 KiB, it is
+    placed half a page away instead.  Large arrays often start at the same
+    offset within a page, and output written at the page offset of the input
+    read just after it makes the CPU wait on a dependency that is not there
+    (4K aliasing): on a 2048 x 2048 float64 image with a 7 x 7 kernel that
+    cost 15 %.
+    """
+    out = np.empty(shape, dtype)
+    if out.nbytes < 1 << 16:
+        return out
+    delta = (out.ctypes.data - x.ctypes.data) % 4096
+    if 512 <= delta <= 4096 - 512:
+        return out
+    del out
+    n, size = math.prod(shape), np.dtype(dtype).itemsize
+    buf = np.empty(n + 4096 // size, dtype)
+    skew = (x.ctypes.data + 2048 - buf.ctypes.data) % 4096 // size
+    return buf[skew : skew + n].reshape(shape)
+
+
 def _batch_order(plan: Plan, x: np.ndarray, w: np.ndarray):
     """``(order, batch_shape, w)``: batch axes first then the convolved ones, their broadcast
     shape, and the kernel flipped (a view) and conjugated as the plan says."""
@@ -78,7 +101,7 @@ def run(plan: Plan, x: np.ndarray, w: np.ndarray) -> np.ndarray:
     nbatch = math.prod(batch_shape)
     out_rows = math.prod(plan.out_shape[:-1])
     out_cols = plan.out_shape[-1]
-    out = np.empty((nbatch, out_rows, out_cols), dtype)
+    out = _output_buffer((nbatch, out_rows, out_cols), dtype, x3)
 
     threads = numba.get_num_threads()
     col_block = out_cols if nbatch * out_rows >= 4 * threads else min(out_cols, _COL_BLOCK)

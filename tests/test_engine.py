@@ -177,3 +177,17 @@ def test_fused_windows_match_the_tap_passes_bitwise(rng, monkeypatch, kshape, dt
     geometry = dict(pad_lo=pad, out_shape=out_shape, stride=stride, dilation=dilation)
     expected = expected_plan(x, w, border=border, cval=-2, **geometry)
     assert_matches(fused, expected, x, w, border, -2, **geometry)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128])
+def test_output_buffer_starts_away_from_the_input_modulo_a_page(dtype):
+    # The direct engine's output never starts within 512 bytes of its input's
+    # page offset (4K aliasing), whatever the allocator returns.
+    for shape in [(1, 300, 300), (2, 1024, 1030), (1, 7, 9)]:
+        x = np.empty(shape, dtype)
+        out = _execute._output_buffer(shape, dtype, x)
+        assert out.shape == shape and out.dtype == dtype and out.flags.c_contiguous
+        assert out.flags.writeable
+        if out.nbytes >= 1 << 16:
+            delta = (out.ctypes.data - x.ctypes.data) % 4096
+            assert 512 <= delta <= 4096 - 512
