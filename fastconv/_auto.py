@@ -43,6 +43,7 @@ which is exact with NumPy's wrap-around.
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
@@ -367,10 +368,10 @@ def _cache_key() -> str:
     from ._config import _cpu_model
     from ._engines import fft as F
 
-    fft_mod = F.backend().name
+    fft_mod = F.backend_name()
     try:
-        fft_ver = sys.modules[fft_mod.split(".")[0]].__version__
-    except (KeyError, AttributeError):
+        fft_ver = importlib.import_module(fft_mod.split(".")[0]).__version__
+    except (ImportError, AttributeError):  # pragma: no cover
         fft_ver = "?"
     return (
         f"{_cpu_model()} | fastconv {__version__} | numba {numba.__version__} | "

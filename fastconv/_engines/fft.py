@@ -131,6 +131,18 @@ def group_rows(m: int) -> int:
 # backend
 # --------------------------------------------------------------------------
 @functools.cache
+def backend_name() -> str:
+    """The name of :func:`backend`'s module, found without importing it (``scipy.fft`` costs 0.1 s)."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec("scipy.fft") is not None
+    except ImportError:  # pragma: no cover - exercised without scipy
+        found = False
+    return "scipy.fft" if found else "numpy.fft"
+
+
+@functools.cache
 def backend():
     """The FFT module in use: ``scipy.fft`` if importable, else ``numpy.fft``."""
     try:
