@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 
 import numpy as np
 
@@ -93,6 +94,14 @@ def convolve(in1, in2, mode="full", method="auto", axes=None):
     TypeError
         For non-numeric dtypes, extended precision, or arrays on a GPU.
 
+    Warns
+    -----
+    RuntimeWarning
+        When an FFT engine ran (``method='fft'`` or ``'oa'``, or chosen by
+        ``'auto'``) and the first output is NaN or inf, as
+        :func:`scipy.signal.convolve` warns: one NaN or inf in the input makes
+        every FFT output NaN or inf, where the direct method keeps it local.
+
     See Also
     --------
     correlate : Cross-correlation (no flip).
@@ -171,6 +180,11 @@ def correlate(in1, in2, mode="full", method="auto", axes=None):
     Raises
     ------
     ValueError, TypeError
+        As for :func:`convolve`.
+
+    Warns
+    -----
+    RuntimeWarning
         As for :func:`convolve`.
 
     See Also
@@ -349,6 +363,15 @@ def _signal_op(in1, in2, mode, method, axes, *, convolution, fft_dtypes=False):
     if plan is None:  # 0-d inputs: a is the product
         return _dispatch.from_numpy(a, xp)
     out = _execute.run(plan, a, b)
+    if not fft_dtypes and plan.method != "direct" and out.size and not np.isfinite(out.flat[0]):
+        # scipy.signal.convolve / correlate warn here (checking, like them,
+        # the first output only); fftconvolve and oaconvolve do not.
+        warnings.warn(
+            "Use of fft convolution on input with NAN or inf results in NAN or inf output. "
+            "Consider using method='direct' instead.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     if swapped and not convolution:
         out = _reverse(out, axes=plan.axes)
         if out.dtype.kind == "c":

@@ -211,6 +211,38 @@ def test_nan_and_inf_propagate_like_scipy():
             np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-14)
 
 
+
+@pytest.mark.parametrize("op", ["convolve", "correlate"])
+def test_fft_methods_warn_on_nan_or_inf_like_scipy(op):
+    # scipy.signal.convolve / correlate warn when the FFT path's first output
+    # is NaN or inf; the direct method and fftconvolve / oaconvolve do not.
+    import warnings
+
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal(500)
+    v = rng.standard_normal(40)
+
+    def messages(call):
+        # (an inf input also gives NumPy's "invalid value" warnings, in scipy too)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            call()
+        return [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+
+    expected = ("Use of fft convolution on input with NAN or inf results in NAN or inf output. "
+                "Consider using method='direct' instead.")
+    for bad in (np.nan, np.inf):
+        a[0] = bad
+        for method in ("fft", "oa"):
+            assert expected in messages(lambda: getattr(fastconv, op)(a, v, method=method))
+        assert expected in messages(lambda: getattr(scipy.signal, op)(a, v, method="fft"))
+        assert messages(lambda: getattr(fastconv, op)(a, v, method="direct")) == []
+        assert expected not in messages(lambda: fastconv.fftconvolve(a, v))
+        assert expected not in messages(lambda: fastconv.oaconvolve(a, v))
+    a[0] = 1.0
+    assert messages(lambda: getattr(fastconv, op)(a, v, method="fft")) == []  # finite: no warning
+
+
 # --- 'same' centring and the 'valid' rule ------------------------------------------
 
 
