@@ -147,7 +147,7 @@ def test_bitwise_identical_at_any_thread_count(rng, dtype):
 # dilation 2), and an odd number of output rows (a last unpaired row).
 FUSED_CASES = [
     ((3, 3), np.float64), ((5, 5), np.float64), ((7, 7), np.float64), ((3, 3, 3), np.float64),
-    ((3, 3), np.float32), ((3, 3), np.complex128), ((3, 3), np.int64),
+    ((3, 3), np.float32), ((3, 3), np.complex128), ((3, 3), np.int64), ((7, 7), np.float32),
 ]
 
 
@@ -170,6 +170,7 @@ def test_fused_windows_match_the_tap_passes_bitwise(rng, monkeypatch, kshape, dt
     kwargs = dict(pad_lo=pad, stride=stride, dilation=dilation, border=border, cval=-2)
     fused, out_shape = run_plan(x, w, **kwargs)
     assert np.prod(out_shape) >= _execute._FUSED_MIN_OUTPUTS  # the fused kernel ran
+    assert window in direct._WINDOW_KERNELS
     monkeypatch.setattr(_execute, "_FUSED_MIN_OUTPUTS", np.inf)
     passes, _ = run_plan(x, w, **kwargs)
     # The fused kernel adds the taps in the order the tap passes do.
@@ -191,3 +192,29 @@ def test_output_buffer_starts_away_from_the_input_modulo_a_page(dtype):
         if out.nbytes >= 1 << 16:
             delta = (out.ctypes.data - x.ctypes.data) % 4096
             assert 512 <= delta <= 4096 - 512
+
+
+def test_fused_windows_run_with_the_jit_disabled():
+    # NUMBA_DISABLE_JIT=1 (for debugging kernels in Python) turns the
+    # dispatchers into plain functions; the fused windows are built from them.
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        """
+        import numpy as np, fastconv
+        rng = np.random.default_rng(0)
+        x, k = rng.standard_normal((70, 70)), rng.standard_normal((3, 3))
+        got = fastconv.correlate(x, k, mode="same", method="direct")
+        xp = np.pad(x, 1)
+        want = sum(k[i, j] * xp[i:i + 70, j:j + 70] for i in range(3) for j in range(3))
+        print(np.abs(got - want).max() < 1e-12)
+        """
+    )
+    import os
+
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"

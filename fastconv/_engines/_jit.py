@@ -80,7 +80,7 @@ def launch(parallel_kernel):
         return parallel_kernel
     twin = _twins.get(parallel_kernel)
     if twin is None:
-        func = parallel_kernel.py_func
+        func = getattr(parallel_kernel, "py_func", parallel_kernel)  # plain under NUMBA_DISABLE_JIT=1
         copy = types.FunctionType(func.__code__, func.__globals__, func.__name__ + "_serial",
                                   func.__defaults__, func.__closure__)
         copy.__qualname__ = func.__qualname__ + "_serial"

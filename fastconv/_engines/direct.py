@@ -22,7 +22,8 @@ padded copy of the input is ever made.  Instead each output row is split into
 
 The windows in :data:`FUSED_WINDOWS` (3 x 3, 5 x 5, 7 x 7, 3 x 3 x 3) also
 get a kernel of their own, :func:`for_window`, whose interior carries all the
-taps of the window in one pass over the row, two output rows at a time.
+taps of the window in one pass over the row (two output rows at a time for
+the 2-D windows).
 
 Rows (every spatial axis but the last) are mapped through the border rule once
 per output row and kernel row, so a tap whose row falls outside the input is
@@ -53,6 +54,7 @@ so results are bitwise identical at any thread count.
 
 from __future__ import annotations
 
+import threading
 import types
 
 import numpy as np
@@ -604,7 +606,12 @@ def correlate(x, w, out, in_dims, out_dims, k_dims, stride, dilation, pad_lo, bo
 # (any ``rows[r] < 0``) are left to the tap passes.
 #
 # The source is generated per window and compiled with this file as its file
-# name, so Numba caches it on disk like any function of this module.
+# name, so Numba caches it on disk like any function of this module (and
+# invalidates the cache when this file changes); a traceback inside a fused
+# interior therefore shows line numbers of the generated source, not of this
+# file.  3 x 3 x 3 windows take the two rows of a pair one after the other:
+# their kernel rows come from three planes, so the rows of a pair are never
+# one input row apart.
 
 # Windows (KR, KW) that get a fused kernel: the common 2-D ones and 3 x 3 x 3.
 # Each costs a compile of its own (once per machine and dtype), so the set is
@@ -651,10 +658,12 @@ def _fused_source(name: str, kr: int, kw: int) -> str:
 
 
 _WINDOW_KERNELS: dict = {}
+_WINDOW_LOCK = threading.Lock()
 
 
 def _rebind(func, glob: dict, name: str):
-    """A copy of ``func`` that looks up its globals in ``glob``."""
+    """A copy of ``func`` (a Python function, or the one a dispatcher compiles) that looks up its globals in ``glob``."""
+    func = getattr(func, "py_func", func)  # a plain function under NUMBA_DISABLE_JIT=1
     copy = types.FunctionType(func.__code__, glob, name, func.__defaults__, func.__closure__)
     copy.__qualname__ = name
     copy.__doc__ = func.__doc__
@@ -669,13 +678,18 @@ def for_window(kr: int, kw: int):
     if (kr, kw) not in FUSED_WINDOWS:
         return correlate
     kernel = _WINDOW_KERNELS.get((kr, kw))
-    if kernel is None:
+    if kernel is not None:
+        return kernel
+    with _WINDOW_LOCK:  # one build per window, also when threads call at once
+        kernel = _WINDOW_KERNELS.get((kr, kw))
+        if kernel is not None:
+            return kernel
         name = f"_fused_{kr}x{kw}"
         scope = {"__name__": __name__}
         exec(compile(_fused_source(name, kr, kw), __file__, "exec"), scope)  # noqa: S102
         glob = dict(globals(), _FUSED=_jit.serial(scope[name]))
-        glob["_task"] = _jit.serial(_rebind(_task.py_func, glob, f"_task_{kr}x{kw}"))
-        kernel = _WINDOW_KERNELS[(kr, kw)] = _jit.kernel(_rebind(correlate.py_func, glob, f"correlate_{kr}x{kw}"))
+        glob["_task"] = _jit.serial(_rebind(_task, glob, f"_task_{kr}x{kw}"))
+        kernel = _WINDOW_KERNELS[(kr, kw)] = _jit.kernel(_rebind(correlate, glob, f"correlate_{kr}x{kw}"))
     return kernel
 
 
