@@ -63,11 +63,17 @@ class Measurement:
 
 
 def median_time(func: Timer, *, budget: float = 0.4, min_repeat: int = 3, max_repeat: int = 25) -> float:
-    """Median wall time of ``func`` after one untimed call, within about ``budget`` seconds."""
+    """Median wall time of ``func`` after two untimed calls, within about ``budget`` seconds.
+
+    The first call may compile or load kernels; the second, warm, one sizes
+    the number of timed calls (sizing it from the first left as few as three
+    timed calls, which one slow spell of the machine could dominate).
+    """
+    func()
     start = time.perf_counter()
     func()
-    first = time.perf_counter() - start
-    repeat = int(min(max_repeat, max(min_repeat, budget / max(first, 1e-9))))
+    second = time.perf_counter() - start
+    repeat = int(min(max_repeat, max(min_repeat, budget / max(second, 1e-9))))
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -340,8 +346,10 @@ def machine() -> dict:
     from ._config import info
 
     facts = info()
+    # Results are published (docs/benchmarks.json): no local paths in them.
+    facts.pop("cache location", None)
     facts["cpu flags"] = " ".join(_vector_flags())
-    facts["platform"] = platform.platform()
+    facts["platform"] = f"{platform.system()} {platform.machine()}"
     for module in ("scipy", "cv2", "torch"):
         mod = _optional(module)
         if mod is not None:
