@@ -15,6 +15,7 @@ targets.  Other modules may contribute cases through a ``CASES`` list (see
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import platform
@@ -313,8 +314,14 @@ def dask_cases(quick: bool) -> list[Case]:
         lazy = client.persist(da.from_array(img, chunks=(chunk, chunk)))
         distributed.wait(lazy)
 
+        calls = itertools.count()
+
         def on_cluster():
-            result = client.persist(ndimage.correlate(lazy, ker, mode="reflect"))
+            # Dask names results by their inputs: a fresh name for the input
+            # (a no-op task per chunk) makes every call compute, instead of
+            # reusing a previous call's result still held by the workers.
+            fresh = lazy.map_blocks(np.asarray, dtype=lazy.dtype, name=f"bench-input-{next(calls)}")
+            result = client.persist(ndimage.correlate(fresh, ker, mode="reflect"))
             distributed.wait(result)
             del result
 
