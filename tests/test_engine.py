@@ -82,6 +82,23 @@ def test_1d_borders_with_kernels_longer_than_the_input(rng, border, dtype):
     assert_matches(got, expected, x, w, border, 2, **geometry)
 
 
+@pytest.mark.parametrize("border", BORDERS)
+def test_border_columns_mapped_on_the_fly_when_the_table_would_be_large(rng, border):
+    # A kernel far longer than the input: every output column is a border
+    # column, more (columns x taps) than the engine tabulates, so each tap's
+    # column is mapped as it goes (the other tests use the table).
+    from fastconv._engines import direct
+
+    x = rng.standard_normal((7,))
+    w = rng.standard_normal((301,))
+    assert 307 * 301 > direct._BORDER_TABLE_MAX
+    geometry = dict(pad_lo=(300,), out_shape=(307,), stride=(1,), dilation=(1,))
+    got, _ = run_plan(x, w, pad_lo=(300,), stride=(1,), dilation=(1,), border=border, cval=0.5,
+                      out_shape=(307,))
+    expected = expected_plan(x, w, border=border, cval=0.5, **geometry)
+    assert_matches(got, expected, x, w, border, 0.5, **geometry)
+
+
 @pytest.mark.parametrize("borders", [("wrap", "reflect"), ("edge", "zero"), ("constant", "symmetric"),
                                      ("zero", "constant")])
 def test_one_border_rule_per_axis(rng, borders):

@@ -67,6 +67,9 @@ from .borders import CONSTANT, ZERO
 # Kernel rows at least this wide are computed two output rows at a time.
 _PAIR_MIN_WIDTH = 4
 
+# Largest table of mapped border-column taps (entries) a call builds.
+_BORDER_TABLE_MAX = 1 << 16
+
 
 # The border rule, inlined into the loops that map row and column indices.
 _map_index = _jit.inline(borders.map_index)
@@ -389,6 +392,49 @@ def _border_column(orow, j, xb, wb, rows, KR, KW, W, s, d, p, border, cval, init
     orow[j] = acc
 
 
+@_jit.inline
+def _border_column_mapped(orow, j, xb, wb, rows, KR, KW, cols, cval, init):
+    """:func:`_border_column` with the columns already mapped: ``cols[c]`` is the
+    input column of tap ``c``, -1 to skip it (zero border), -2 for ``cval``."""
+    acc = init
+    for kr in range(KR):
+        r = rows[kr]
+        if r < 0:
+            continue
+        for c in range(KW):
+            col = cols[c]
+            if col >= 0:
+                acc += wb[kr, c] * xb[r, col]
+            elif col == -2:
+                acc += wb[kr, c] * cval
+    orow[j] = acc
+
+
+@_jit.serial
+def _border_columns(Wo, KW, W, s, d, p, border, j_lo, j_hi):
+    """The mapped input column of every tap of every border column (see :func:`_border_column_mapped`).
+
+    Row ``j`` is output column ``j`` for ``j < j_lo``, and ``j_hi + j - j_lo``
+    after that.  The same for every output row, so mapped once per call
+    instead of once per tap and row.
+    """
+    nb = j_lo + Wo - j_hi
+    cols = np.empty((nb, KW), np.int64)
+    for b in range(nb):
+        j = b if b < j_lo else j_hi + b - j_lo
+        for c in range(KW):
+            col = j * s + c * d - p
+            if col < 0 or col >= W:
+                if border == ZERO:
+                    col = -1
+                elif border == CONSTANT:
+                    col = -2
+                else:
+                    col = _map_index(col, W, border)
+            cols[b, c] = col
+    return cols
+
+
 @_jit.serial
 def _map_rows(ro, rows, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border):
     """Input row of every kernel row for output row ``ro``.
@@ -467,7 +513,7 @@ def _rows_shifted(rows, rows2, KH):
 
 @_jit.serial
 def _task(x, w, out, b, ro, pair, c0, c1, in_dims, out_dims, k_dims, stride, dilation, pad_lo,
-          border, cval, zero, j_lo, j_hi, rows, rows2, tap_row, tap_off, tap_w, tap_w2):
+          border, cval, zero, j_lo, j_hi, rows, rows2, tap_row, tap_off, tap_w, tap_w2, bcols):
     """Output columns ``c0 .. c1`` of output row ``ro`` (and ``ro + 1`` if ``pair``) of batch ``b``.
 
     ``_FUSED`` computes the interior of the row (pair) in one pass when it can
@@ -525,14 +571,23 @@ def _task(x, w, out, b, ro, pair, c0, c1, in_dims, out_dims, k_dims, stride, dil
                 nt = _collect_taps(rows2, np.int64(0), KR, wb, d, p, tap_row, tap_off, tap_w)
                 _interior(out[b, ro + 1, ja:jb], xb, tap_row, tap_off, tap_w, nt, ja, s, n, np.bool_(True), init2)
 
+    # Border columns: through the table of mapped columns when the caller
+    # made one (``bcols``), else mapping each tap's column here.
+    mapped = bcols.shape[0] > 0
     for r in range(2 if pair else 1):
         orow = out[b, ro + r]
         rr = rows2 if r == 1 else rows
         ii = init2 if r == 1 else init
         for j in range(c0, min(c1, j_lo)):
-            _border_column(orow, j, xb, wb, rr, KR, KW, W, s, d, p, bcol, cval, ii)
+            if mapped:
+                _border_column_mapped(orow, j, xb, wb, rr, KR, KW, bcols[j], cval, ii)
+            else:
+                _border_column(orow, j, xb, wb, rr, KR, KW, W, s, d, p, bcol, cval, ii)
         for j in range(max(c0, j_hi), c1):
-            _border_column(orow, j, xb, wb, rr, KR, KW, W, s, d, p, bcol, cval, ii)
+            if mapped:
+                _border_column_mapped(orow, j, xb, wb, rr, KR, KW, bcols[j_lo + j - j_hi], cval, ii)
+            else:
+                _border_column(orow, j, xb, wb, rr, KR, KW, W, s, d, p, bcol, cval, ii)
 
 
 @_jit.serial
@@ -568,6 +623,13 @@ def correlate(x, w, out, in_dims, out_dims, k_dims, stride, dilation, pad_lo, bo
     j_hi = min(j_hi, Wo)
     j_lo = min(j_lo, j_hi)
 
+    # The border columns' mapped taps, when the table is small; a very wide
+    # border (a kernel far longer than the input) maps them as it goes.
+    if (j_lo + Wo - j_hi) * KW <= _BORDER_TABLE_MAX:
+        bcols = _border_columns(Wo, KW, W, s, d, p, border[last], j_lo, j_hi)
+    else:
+        bcols = np.empty((0, KW), np.int64)
+
     # A task is a pair of consecutive output rows (or one, at the end) times a
     # block of columns.
     npairs = (Ro + 1) // 2
@@ -592,7 +654,7 @@ def correlate(x, w, out, in_dims, out_dims, k_dims, stride, dilation, pad_lo, bo
             c0 = blk * col_block
             _task(x, w, out, rp // npairs, ro, ro + 1 < Ro, c0, min(c0 + col_block, Wo),
                   in_dims, out_dims, k_dims, stride, dilation, pad_lo, border, cval, zero,
-                  j_lo, j_hi, rows, rows2, tap_row, tap_off, tap_w, tap_w2)
+                  j_lo, j_hi, rows, rows2, tap_row, tap_off, tap_w, tap_w2, bcols)
 
 
 # Fused interiors for small windows.  A window of ``KR`` kernel rows (the
