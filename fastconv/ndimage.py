@@ -371,9 +371,10 @@ def separate(kernel, *, rtol=None):
     u, s, vt = np.linalg.svd(k)
     scale = np.abs(k).max()
     terms = []
+    approx = 0
     for r in range(len(s)):
         terms.append((u[:, r] * s[r], vt[r].copy()))
-        approx = sum(np.outer(a, b) for a, b in terms)
+        approx = approx + np.outer(*terms[-1])  # the terms' sum so far
         if np.abs(approx - k).max() <= tol * scale:
             break
     return terms
