@@ -74,16 +74,26 @@ def _parallel_unsafe_here() -> bool:
         return False
 
 
+def rebind(func, name: str, glob: dict | None = None):
+    """A Python copy of ``func`` (a function, or the one a dispatcher compiles) named ``name``.
+
+    It looks up its globals in ``glob`` (default: ``func``'s own).  A copy
+    has its own name, so compiled it has its own entry in the on-disk cache.
+    """
+    func = getattr(func, "py_func", func)  # a plain function under NUMBA_DISABLE_JIT=1
+    copy = types.FunctionType(func.__code__, func.__globals__ if glob is None else glob, name,
+                              func.__defaults__, func.__closure__)
+    copy.__qualname__ = name
+    copy.__doc__ = func.__doc__
+    return copy
+
+
 def launch(parallel_kernel):
     """``parallel_kernel``, or its serial twin where parallel regions cannot run (see above)."""
     if not _parallel_unsafe_here():
         return parallel_kernel
     twin = _twins.get(parallel_kernel)
     if twin is None:
-        func = getattr(parallel_kernel, "py_func", parallel_kernel)  # plain under NUMBA_DISABLE_JIT=1
-        copy = types.FunctionType(func.__code__, func.__globals__, func.__name__ + "_serial",
-                                  func.__defaults__, func.__closure__)
-        copy.__qualname__ = func.__qualname__ + "_serial"
-        copy.__doc__ = func.__doc__
-        twin = _twins[parallel_kernel] = serial(copy)
+        func = getattr(parallel_kernel, "py_func", parallel_kernel)
+        twin = _twins[parallel_kernel] = serial(rebind(func, func.__qualname__ + "_serial"))
     return twin

@@ -55,7 +55,6 @@ so results are bitwise identical at any thread count.
 from __future__ import annotations
 
 import threading
-import types
 
 import numpy as np
 from numba import prange
@@ -372,30 +371,24 @@ def _interior(o, xb, tap_row, tap_off, tap_w, ntaps, start, s, n, first, init):
 
 
 @_jit.inline
-def _border_column(orow, j, xb, wb, rows, KR, KW, W, s, d, p, border, cval, init):
-    """Compute output column ``j`` with every tap's column mapped by the border rule."""
-    acc = init
-    for kr in range(KR):
-        r = rows[kr]
-        if r < 0:
-            continue
-        for c in range(KW):
-            col = j * s + c * d - p
-            if col < 0 or col >= W:
-                if border == ZERO:
-                    continue
-                if border == CONSTANT:
-                    acc += wb[kr, c] * cval
-                    continue
+def _map_column_taps(cols, j, KW, W, s, d, p, border):
+    """``cols[c]``: the input column tap ``c`` of output column ``j`` reads through the border
+    rule, -1 to skip the tap (zero border), -2 for ``cval`` (constant border)."""
+    for c in range(KW):
+        col = j * s + c * d - p
+        if col < 0 or col >= W:
+            if border == ZERO:
+                col = -1
+            elif border == CONSTANT:
+                col = -2
+            else:
                 col = _map_index(col, W, border)
-            acc += wb[kr, c] * xb[r, col]
-    orow[j] = acc
+        cols[c] = col
 
 
 @_jit.inline
-def _border_column_mapped(orow, j, xb, wb, rows, KR, KW, cols, cval, init):
-    """:func:`_border_column` with the columns already mapped: ``cols[c]`` is the
-    input column of tap ``c``, -1 to skip it (zero border), -2 for ``cval``."""
+def _border_column(orow, j, xb, wb, rows, KR, KW, cols, cval, init):
+    """Compute output column ``j`` from its taps' columns ``cols`` (see :func:`_map_column_taps`)."""
     acc = init
     for kr in range(KR):
         r = rows[kr]
@@ -412,26 +405,16 @@ def _border_column_mapped(orow, j, xb, wb, rows, KR, KW, cols, cval, init):
 
 @_jit.serial
 def _border_columns(Wo, KW, W, s, d, p, border, j_lo, j_hi):
-    """The mapped input column of every tap of every border column (see :func:`_border_column_mapped`).
+    """The taps' columns (:func:`_map_column_taps`) of every border column.
 
-    Row ``j`` is output column ``j`` for ``j < j_lo``, and ``j_hi + j - j_lo``
+    Row ``b`` is output column ``b`` for ``b < j_lo``, and ``j_hi + b - j_lo``
     after that.  The same for every output row, so mapped once per call
     instead of once per tap and row.
     """
     nb = j_lo + Wo - j_hi
     cols = np.empty((nb, KW), np.int64)
     for b in range(nb):
-        j = b if b < j_lo else j_hi + b - j_lo
-        for c in range(KW):
-            col = j * s + c * d - p
-            if col < 0 or col >= W:
-                if border == ZERO:
-                    col = -1
-                elif border == CONSTANT:
-                    col = -2
-                else:
-                    col = _map_index(col, W, border)
-            cols[b, c] = col
+        _map_column_taps(cols[b], b if b < j_lo else j_hi + b - j_lo, KW, W, s, d, p, border)
     return cols
 
 
@@ -571,8 +554,9 @@ def _task(x, w, out, b, ro, pair, c0, c1, in_dims, out_dims, k_dims, stride, dil
                 nt = _collect_taps(rows2, np.int64(0), KR, wb, d, p, tap_row, tap_off, tap_w)
                 _interior(out[b, ro + 1, ja:jb], xb, tap_row, tap_off, tap_w, nt, ja, s, n, np.bool_(True), init2)
 
-    # Border columns: through the table of mapped columns when the caller
-    # made one (``bcols``), else mapping each tap's column here.
+    # Border columns: their taps' columns come from the table the driver
+    # made (``bcols``), or, without one, are mapped here into ``tap_off``
+    # (free again once the interior is done).
     mapped = bcols.shape[0] > 0
     for r in range(2 if pair else 1):
         orow = out[b, ro + r]
@@ -580,14 +564,18 @@ def _task(x, w, out, b, ro, pair, c0, c1, in_dims, out_dims, k_dims, stride, dil
         ii = init2 if r == 1 else init
         for j in range(c0, min(c1, j_lo)):
             if mapped:
-                _border_column_mapped(orow, j, xb, wb, rr, KR, KW, bcols[j], cval, ii)
+                cols = bcols[j]
             else:
-                _border_column(orow, j, xb, wb, rr, KR, KW, W, s, d, p, bcol, cval, ii)
+                cols = tap_off
+                _map_column_taps(cols, j, KW, W, s, d, p, bcol)
+            _border_column(orow, j, xb, wb, rr, KR, KW, cols, cval, ii)
         for j in range(max(c0, j_hi), c1):
             if mapped:
-                _border_column_mapped(orow, j, xb, wb, rr, KR, KW, bcols[j_lo + j - j_hi], cval, ii)
+                cols = bcols[j_lo + j - j_hi]
             else:
-                _border_column(orow, j, xb, wb, rr, KR, KW, W, s, d, p, bcol, cval, ii)
+                cols = tap_off
+                _map_column_taps(cols, j, KW, W, s, d, p, bcol)
+            _border_column(orow, j, xb, wb, rr, KR, KW, cols, cval, ii)
 
 
 @_jit.serial
@@ -723,15 +711,6 @@ _WINDOW_KERNELS: dict = {}
 _WINDOW_LOCK = threading.Lock()
 
 
-def _rebind(func, glob: dict, name: str):
-    """A copy of ``func`` (a Python function, or the one a dispatcher compiles) that looks up its globals in ``glob``."""
-    func = getattr(func, "py_func", func)  # a plain function under NUMBA_DISABLE_JIT=1
-    copy = types.FunctionType(func.__code__, glob, name, func.__defaults__, func.__closure__)
-    copy.__qualname__ = name
-    copy.__doc__ = func.__doc__
-    return copy
-
-
 def for_window(kr: int, kw: int):
     """The parallel kernel for a window of ``kr`` x ``kw`` taps: a fused one if there is one, else :func:`correlate`.
 
@@ -750,8 +729,8 @@ def for_window(kr: int, kw: int):
         scope = {"__name__": __name__}
         exec(compile(_fused_source(name, kr, kw), __file__, "exec"), scope)  # noqa: S102
         glob = dict(globals(), _FUSED=_jit.serial(scope[name]))
-        glob["_task"] = _jit.serial(_rebind(_task, glob, f"_task_{kr}x{kw}"))
-        kernel = _WINDOW_KERNELS[(kr, kw)] = _jit.kernel(_rebind(correlate, glob, f"correlate_{kr}x{kw}"))
+        glob["_task"] = _jit.serial(_jit.rebind(_task, f"_task_{kr}x{kw}", glob))
+        kernel = _WINDOW_KERNELS[(kr, kw)] = _jit.kernel(_jit.rebind(correlate, f"correlate_{kr}x{kw}", glob))
     return kernel
 
 
