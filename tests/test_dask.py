@@ -85,6 +85,26 @@ def test_ndimage_is_lazy_and_exact(rng, image, op, mode):
     np.testing.assert_array_equal(lazy.compute(), expected)
 
 
+@pytest.mark.parametrize("chunks", [(2, 3), (4, 5), (3, 97), (65, 49)])
+@pytest.mark.parametrize("mode", ["reflect", "wrap", "constant"])
+def test_ndimage_any_chunking(rng, image, chunks, mode):
+    # Chunks thinner than the kernel's reach are merged with a neighbour
+    # (the halo then comes from the adjacent chunk alone); two chunks along a
+    # wrapped axis are each other's neighbour on both sides.
+    k = rng.standard_normal((7, 6)).astype(np.float32)
+    lazy = ndimage.correlate(da.from_array(image, chunks=chunks), k, mode=mode, cval=-1.0)
+    assert all(min(c) >= 3 for c in lazy.chunks)
+    np.testing.assert_array_equal(lazy.compute(), ndimage.correlate(image, k, mode=mode, cval=-1.0))
+
+
+@pytest.mark.parametrize("mode", ["nearest", "wrap", "mirror"])
+def test_ndimage_3d_every_axis_chunked(rng, mode):
+    vol = rng.standard_normal((20, 17, 15))
+    k = rng.standard_normal((3, 5, 4))
+    lazy = ndimage.convolve(da.from_array(vol, chunks=(7, 6, 8)), k, mode=mode)
+    np.testing.assert_array_equal(lazy.compute(), ndimage.convolve(vol, k, mode=mode))
+
+
 def test_ndimage_separable_integer_and_1d(rng):
     img = rng.integers(0, 255, (90, 70)).astype(np.uint8)
     sobel = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]])
