@@ -64,23 +64,40 @@ class Measurement:
 
 
 def median_time(func: Timer, *, budget: float = 0.4, min_repeat: int = 3, max_repeat: int = 25) -> float:
-    """Median wall time of ``func`` after two untimed calls, within about ``budget`` seconds.
+    """Median wall time of ``func`` after two untimed calls, within about ``budget`` seconds."""
+    return median_times({"f": func}, budget=budget, min_repeat={"f": min_repeat}, max_repeat=max_repeat)["f"]
 
-    The first call may compile or load kernels; the second, warm, one sizes
-    the number of timed calls (sizing it from the first left as few as three
-    timed calls, which one slow spell of the machine could dominate).
+
+def median_times(funcs: dict, *, budget: float = 0.4, min_repeat: dict | None = None,
+                 max_repeat: int = 25) -> dict:
+    """Median wall time of each of ``funcs``, timed in interleaved rounds.
+
+    Each function is called twice untimed: the first call may compile or
+    load kernels; the second, warm, one sizes its number of timed calls to
+    about ``budget`` seconds (at least ``min_repeat[name]``, default 3).
+    The timed calls then go in rounds, one call of each function per round,
+    in an order that rotates from round to round: a slow spell of the
+    machine, or the threads another library leaves spinning after its call,
+    falls on every function alike instead of on whichever was timed then.
     """
-    func()
-    start = time.perf_counter()
-    func()
-    second = time.perf_counter() - start
-    repeat = int(min(max_repeat, max(min_repeat, budget / max(second, 1e-9))))
-    times = []
-    for _ in range(repeat):
+    min_repeat = min_repeat or {}
+    names = list(funcs)
+    repeat = {}
+    for name in names:
+        funcs[name]()
         start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+        funcs[name]()
+        second = time.perf_counter() - start
+        repeat[name] = int(min(max_repeat, max(min_repeat.get(name, 3), budget / max(second, 1e-9))))
+    times = {name: [] for name in names}
+    for r in range(max(repeat.values())):
+        shift = r % len(names)
+        for name in names[shift:] + names[:shift]:
+            if len(times[name]) < repeat[name]:
+                start = time.perf_counter()
+                funcs[name]()
+                times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(t)) for name, t in times.items()}
 
 
 # --- anchors ----------------------------------------------------------------------
@@ -393,14 +410,19 @@ def run_cases(cases: list[Case], *, budget: float = 0.4, progress: bool = True) 
         if progress:
             _progress(i, len(cases), case.name)
         parts = case.setup()
-        ours = median_time(parts["fastconv"], budget=budget)
-        floor = median_time(parts["floor"], budget=budget) if parts.get("floor") else None
+        funcs = {("fastconv",): parts["fastconv"]}
+        if parts.get("floor"):
+            funcs[("floor",)] = parts["floor"]
+        funcs.update({("anchor", name): func for name, func in parts["anchors"].items()})
+        # A slow anchor may be timed once; fastconv and the floor at least three times.
+        seconds = median_times(funcs, budget=budget, min_repeat={key: 1 for key in funcs if key[0] == "anchor"})
+        ours = seconds[("fastconv",)]
+        floor = seconds.get(("floor",))
         result.rows.append(Row(case.group, case.name, "fastconv", ours, None, case.flops / ours / 1e9, floor,
                                case.target))
-        for name, func in parts["anchors"].items():
-            seconds = median_time(func, budget=budget, min_repeat=1 if ours < 0.05 * budget else 3)
-            result.rows.append(Row(case.group, case.name, name, seconds, ours / seconds,
-                                   case.flops / seconds / 1e9, floor))
+        for name in parts["anchors"]:
+            t = seconds[("anchor", name)]
+            result.rows.append(Row(case.group, case.name, name, t, ours / t, case.flops / t / 1e9, floor))
         if "close" in parts:
             parts["close"]()
         del parts

@@ -103,3 +103,16 @@ def test_calibrate_command_writes_the_cache_file(tmp_path):
     assert result.returncode == 0, result.stderr
     assert f"saved to {tmp_path / 'calibration.json'}" in result.stdout
     assert (tmp_path / "calibration.json").stat().st_size > 0
+
+
+def test_bench_times_functions_in_rotating_rounds():
+    from fastconv._bench import median_times
+
+    calls = []
+    funcs = {name: (lambda name=name: calls.append(name)) for name in "abc"}
+    seconds = median_times(funcs, budget=0.0, min_repeat={"a": 4, "b": 3, "c": 1})
+    assert set(seconds) == {"a", "b", "c"} and all(t >= 0 for t in seconds.values())
+    # Two untimed calls each, then rounds in rotating order, each function
+    # dropping out once it has its count: abc / b(c)a / (c)ab / a(bc).
+    assert calls[:6] == ["a", "a", "b", "b", "c", "c"]
+    assert calls[6:] == ["a", "b", "c", "b", "a", "a", "b", "a"]
