@@ -83,8 +83,15 @@ def _batch_order(plan: Plan, x: np.ndarray, w: np.ndarray):
     return batch_axes + axes, batch_shape, w
 
 
-def run(plan: Plan, x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Correlate ``x`` with ``w`` as ``plan`` says; returns an array of the result dtype."""
+def run(plan: Plan, x: np.ndarray, w: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Correlate ``x`` with ``w`` as ``plan`` says; returns an array of the result dtype.
+
+    ``out`` (direct engine only): an array of the output's shape that the
+    kernel may write into directly, if its dtype is the compute and result
+    dtype and its layout is the engine's (C order after moving batch axes
+    first); ``out`` itself is then returned.  It must not overlap ``x``.
+    Otherwise it is ignored and the result is a new array.
+    """
     if plan.method in ("fft", "oa"):
         return _run_fft(plan, x, w)
     if plan.method != "direct":
@@ -101,7 +108,8 @@ def run(plan: Plan, x: np.ndarray, w: np.ndarray) -> np.ndarray:
     nbatch = math.prod(batch_shape)
     out_rows = math.prod(plan.out_shape[:-1])
     out_cols = plan.out_shape[-1]
-    out = _output_buffer((nbatch, out_rows, out_cols), dtype, x3)
+    out3 = _writable_view(out, order, (nbatch, out_rows, out_cols), dtype, plan.result_dtype)
+    target = out3 if out3 is not None else _output_buffer((nbatch, out_rows, out_cols), dtype, x3)
 
     threads = numba.get_num_threads()
     col_block = out_cols if nbatch * out_rows >= 4 * threads else min(out_cols, _COL_BLOCK)
@@ -112,7 +120,7 @@ def run(plan: Plan, x: np.ndarray, w: np.ndarray) -> np.ndarray:
     _jit.launch(kernel)(
         x3,
         w3,
-        out,
+        target,
         i64(plan.in_shape),
         i64(plan.out_shape),
         i64(plan.kernel_shape),
@@ -125,9 +133,27 @@ def run(plan: Plan, x: np.ndarray, w: np.ndarray) -> np.ndarray:
         4 * threads,
     )
 
-    out = out.reshape(tuple(batch_shape) + tuple(plan.out_shape))
-    out = out.transpose(np.argsort(order))
-    return out.astype(plan.result_dtype, copy=False)
+    if out3 is not None:
+        return out
+    result = target.reshape(tuple(batch_shape) + tuple(plan.out_shape))
+    result = result.transpose(np.argsort(order))
+    return result.astype(plan.result_dtype, copy=False)
+
+
+def _writable_view(out, order, shape3, dtype, result_dtype):
+    """``out`` as the direct kernel's output array ``shape3``, or None where it cannot be.
+
+    Only a view the kernel already has a compiled variant for: the same
+    dtype, aligned, writeable and C-contiguous once the batch axes come first.
+    """
+    if out is None or out.dtype != dtype or dtype != result_dtype:
+        return None
+    if not (out.flags.writeable and out.flags.aligned) or out.size == 0:
+        return None
+    view = out.transpose(order)
+    if not view.flags.c_contiguous:
+        return None
+    return view.reshape(shape3)
 
 
 def check_fft_plan(plan: Plan) -> None:

@@ -75,7 +75,13 @@ def correlate(input, weights, output=None, mode="reflect", cval=0.0, origin=0, *
     output : ndarray or dtype, optional
         A NumPy array of the input's shape to write into (and return), or the
         dtype of the result.  Default: the input's dtype (complex if the input
-        or the weights are complex).
+        or the weights are complex).  Where one direct pass computes the
+        result (a kernel neither separable nor large enough for the FFT), a
+        C-contiguous array of the dtype the sums are computed in (float32 /
+        complex64 for single-precision input and output, else float64 /
+        complex128) that does not overlap the input is written by the kernel
+        itself, with no temporary result: the fastest way to filter many
+        images of one size.  Otherwise the result is copied into it.
     mode : str or sequence of str, optional
         ``'reflect'`` (default), ``'constant'``, ``'nearest'``, ``'mirror'``,
         ``'wrap'``, ``'grid-mirror'``, ``'grid-constant'``, ``'grid-wrap'``;
@@ -596,16 +602,27 @@ def _filter(input, weights, output, mode, cval, origin, axes, *, convolution):
     if x.size == 0:
         result = np.zeros(x.shape, out_dtype)
     else:
-        result = _run(x, w, compute, kshape, shift, border, cval, convolution, exact=out_dtype.kind in "biu")
+        # The engine may write into ``output`` itself (one pass over memory
+        # less), never when it overlaps the arrays it reads.
+        target = None
+        if isinstance(output, np.ndarray) and not (np.may_share_memory(output, x)
+                                                    or np.may_share_memory(output, w)):
+            target = output
+        result = _run(x, w, compute, kshape, shift, border, cval, convolution,
+                      exact=out_dtype.kind in "biu", out=target)
         result = cast_like_c(result, out_dtype)
     if isinstance(output, np.ndarray):
-        np.copyto(output, result, casting="unsafe")
+        if result is not output:
+            np.copyto(output, result, casting="unsafe")
         return output
     return _dispatch.from_numpy(result, xp)
 
 
-def _run(x, w, compute, kshape, shift, border, cval, convolution, *, exact):
+def _run(x, w, compute, kshape, shift, border, cval, convolution, *, exact, out=None):
     """Filter ``x`` (all axes, extents 1 where unfiltered) in ``compute``; separable when cheaper.
+
+    ``out``: where the direct engine may write a single pass's result (see
+    :func:`fastconv._execute.run`); the result is then ``out`` itself.
 
     With ``exact`` (integer outputs, which truncate the sum) a kernel is run
     separably only if its factors reproduce it exactly, so the sums are the
@@ -629,7 +646,7 @@ def _run(x, w, compute, kshape, shift, border, cval, convolution, *, exact):
                     y = _run_separable(x, factors, compute, kshape, shift, border, cval, convolution, filtered)
                     total = y if total is None else np.add(total, y, out=total)
                 return total
-    return _pass(x, w, compute, shift, border, cval, convolution)
+    return _pass(x, w, compute, shift, border, cval, convolution, out=out)
 
 
 def _separable_pays(kshape, filtered) -> bool:
@@ -665,7 +682,7 @@ _FFT_MIN_TAPS = 64
 _PAD_SECONDS_PER_BYTE = 2e-10
 
 
-def _pass(x, w, compute, shift, border, cval, convolution):
+def _pass(x, w, compute, shift, border, cval, convolution, out=None):
     """One correlation of ``x`` with ``w`` (same ndim), by the engine the cost model prefers.
 
     The direct engine extends the input virtually.  The FFT engines know only
@@ -692,7 +709,7 @@ def _pass(x, w, compute, shift, border, cval, convolution):
             valid = make_plan(ext, w, pad_lo=(0,) * x.ndim, out_shape=x.shape, method=fft_best,
                               **common)
             return _execute.run(valid, ext, w)
-    return _execute.run(plan, x, w)
+    return _execute.run(plan, x, w, out=out)
 
 
 _NP_PAD = {"symmetric": "symmetric", "reflect": "reflect", "edge": "edge", "wrap": "wrap"}
