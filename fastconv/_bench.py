@@ -76,9 +76,10 @@ def median_times(funcs: dict, *, budget: float = 0.4, min_repeat: dict | None = 
     load kernels; the second, warm, one sizes its number of timed calls to
     about ``budget`` seconds (at least ``min_repeat[name]``, default 3).
     The timed calls then go in rounds, one call of each function per round,
-    in an order that rotates from round to round: a slow spell of the
-    machine, or the threads another library leaves spinning after its call,
-    falls on every function alike instead of on whichever was timed then.
+    in an order shuffled from round to round (with a fixed seed): a slow
+    spell of the machine falls on every function alike instead of on
+    whichever was timed then, and no function always follows the same one
+    (a call can slow the next: threads left spinning, caches evicted).
     """
     min_repeat = min_repeat or {}
     names = list(funcs)
@@ -90,9 +91,10 @@ def median_times(funcs: dict, *, budget: float = 0.4, min_repeat: dict | None = 
         second = time.perf_counter() - start
         repeat[name] = int(min(max_repeat, max(min_repeat.get(name, 3), budget / max(second, 1e-9))))
     times = {name: [] for name in names}
-    for r in range(max(repeat.values())):
-        shift = r % len(names)
-        for name in names[shift:] + names[:shift]:
+    order = np.random.default_rng(0)
+    for _ in range(max(repeat.values())):
+        for i in order.permutation(len(names)):
+            name = names[i]
             if len(times[name]) < repeat[name]:
                 start = time.perf_counter()
                 funcs[name]()

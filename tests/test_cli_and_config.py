@@ -105,14 +105,21 @@ def test_calibrate_command_writes_the_cache_file(tmp_path):
     assert (tmp_path / "calibration.json").stat().st_size > 0
 
 
-def test_bench_times_functions_in_rotating_rounds():
+def test_bench_times_functions_in_shuffled_rounds():
     from fastconv._bench import median_times
 
     calls = []
-    funcs = {name: (lambda name=name: calls.append(name)) for name in "abc"}
-    seconds = median_times(funcs, budget=0.0, min_repeat={"a": 4, "b": 3, "c": 1})
-    assert set(seconds) == {"a", "b", "c"} and all(t >= 0 for t in seconds.values())
-    # Two untimed calls each, then rounds in rotating order, each function
-    # dropping out once it has its count: abc / b(c)a / (c)ab / a(bc).
-    assert calls[:6] == ["a", "a", "b", "b", "c", "c"]
-    assert calls[6:] == ["a", "b", "c", "b", "a", "a", "b", "a"]
+    funcs = {name: (lambda name=name: calls.append(name)) for name in "abcd"}
+    counts = {"a": 12, "b": 12, "c": 12, "d": 1}
+    seconds = median_times(funcs, budget=0.0, min_repeat=counts)
+    assert set(seconds) == set("abcd") and all(t >= 0 for t in seconds.values())
+    # Two untimed calls each, then the rounds: each holds every function
+    # that still needs a call, once, in a shuffled order.
+    assert calls[:8] == list("aabbccdd")
+    timed = calls[8:]
+    assert {n: timed.count(n) for n in "abcd"} == counts
+    rounds = [timed[:4]] + [timed[4 + 3 * i: 7 + 3 * i] for i in range(11)]
+    assert sorted(rounds[0]) == list("abcd") and all(sorted(r) == list("abc") for r in rounds[1:])
+    # No function always follows the same one.
+    before_a = {r[r.index("a") - 1] for r in rounds if r.index("a") > 0}
+    assert len(before_a) >= 2
