@@ -197,6 +197,58 @@ def test_fused_windows_match_the_tap_passes_bitwise(rng, monkeypatch, kshape, dt
     assert_matches(fused, expected, x, w, border, -2, **geometry)
 
 
+# Short output rows and a 1-D kernel along them: the executor runs the call
+# along a longer axis (fastconv._execute._long_rows).  Cases: a convolved
+# axis before the last (swapped), a batch axis before the last (made a
+# convolved axis and swapped), a batch axis after the last (made the rows,
+# no copy), stride and dilation along the rows, and inputs with zeros, -0.0,
+# NaN and inf.
+SHORT_ROW_CASES = [
+    # shape, kernel shape, convolved axes, pad_lo, stride, dilation
+    ((600, 16), (1, 7), (0, 1), (0, 3), (1, 1), (1, 1)),
+    ((600, 16), (1, 5), (1,), (4,), (1,), (1,)),
+    ((16, 600), (5, 1), (0,), (2,), (1,), (1,)),
+    ((3, 500, 9), (1, 1, 4), (0, 1, 2), (0, 0, 2), (1, 1, 2), (1, 1, 2)),
+]
+
+
+@pytest.mark.parametrize("shape,kshape,axes,pad,stride,dilation", SHORT_ROW_CASES)
+@pytest.mark.parametrize("border", [b for b in BORDERS if b != "constant"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.complex128, np.int64])
+def test_short_rows_run_along_a_long_axis_bitwise(rng, monkeypatch, shape, kshape, axes, pad, stride,
+                                                  dilation, border, dtype):
+    x = random_array(rng, shape, dtype)
+    if dtype != np.int64:
+        flat = x.reshape(-1)
+        flat[::7] = 0
+        flat[1::11] = -0.0
+        flat[2::97] = np.nan
+        flat[3::89] = np.inf
+    w = random_array(rng, kshape, dtype)
+    kwargs = dict(pad_lo=pad, stride=stride, dilation=dilation, border=border, axes=axes)
+    plan_args = [x.shape[a] for a in axes]
+    out_shape = [(n + 2 * p - (k - 1) * d - 1) // s + 1
+                 for n, k, p, s, d in zip(plan_args, [w.shape[a] for a in axes], pad, stride, dilation)]
+    plan = make_plan(x, w, axes=axes, pad_lo=pad, out_shape=out_shape, result_dtype=np.result_type(x, w),
+                     stride=stride, dilation=dilation, border=border)
+    assert _execute._long_rows(plan, x, w) is not None  # the case takes the long-axis path
+    along, _ = run_plan(x, w, **kwargs)
+    monkeypatch.setattr(_execute, "_SHORT_ROW", 0)
+    rows, _ = run_plan(x, w, **kwargs)
+    assert along.shape == rows.shape and along.dtype == rows.dtype
+    assert along.flags.c_contiguous
+    assert along.tobytes() == rows.tobytes()
+
+
+def test_short_rows_with_a_2d_kernel_or_a_constant_border_stay_as_they_are(rng):
+    x = rng.standard_normal((600, 16))
+    for kshape, border in (((3, 5), "reflect"), ((1, 5), "constant")):
+        w = rng.standard_normal(kshape)
+        plan = make_plan(x, w, axes=(0, 1), pad_lo=(0, 2), out_shape=(600 - kshape[0] + 1, 16),
+                         result_dtype=np.float64, border=border)
+        assert _execute._long_rows(plan, x, w) is None
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128])
 def test_output_buffer_starts_away_from_the_input_modulo_a_page(dtype):
     # The direct engine's output never starts within 512 bytes of its input's
