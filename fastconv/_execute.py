@@ -17,11 +17,9 @@ from ._plan import Plan
 # Output columns per task when rows alone do not give every thread enough work.
 _COL_BLOCK = 4096
 
-# A 1-D kernel along output rows this short, with at least this many times
-# more outputs along another axis, is run along that axis instead
-# (:func:`_long_rows`).
+# Trailing batch axes become convolved axes when the input's rows are at
+# least this long (or longer than the convolved axis): :func:`_long_rows`.
 _SHORT_ROW = 64
-_LONG_FACTOR = 8
 
 # Calls with at least this many outputs per batch item use a fused kernel for
 # small windows (:func:`fastconv._engines.direct.for_window`); below it the
@@ -104,9 +102,7 @@ def run(plan: Plan, x: np.ndarray, w: np.ndarray, out: np.ndarray | None = None)
         raise ValueError(f"plan.method must be one of 'direct', 'fft', 'oa'; got {plan.method!r}")
     along = _long_rows(plan, x, w)
     if along is not None:
-        plan, x, w, swap = along
-        result = run(plan, x, w)
-        return result if swap is None else np.ascontiguousarray(np.swapaxes(result, *swap))
+        return run(along, x, w, out)
     import numba
 
     from ._engines import _jit, direct
@@ -152,55 +148,41 @@ def run(plan: Plan, x: np.ndarray, w: np.ndarray, out: np.ndarray | None = None)
 
 
 def _long_rows(plan: Plan, x: np.ndarray, w: np.ndarray):
-    """``plan`` re-expressed with long output rows, for a 1-D kernel along short rows; or None.
+    """``plan`` with the trailing batch axes made convolved axes of kernel extent 1; or None.
 
-    The direct engine pays a fixed cost per output row (about 0.3 us: tap
-    mapping, border columns), which dominates rows of a few dozen samples
-    (many short signals along the last axis: 4x scipy.ndimage's time at 16
-    samples).  A kernel with extent 1 along every axis but the last gives
-    the same sums along any axis, so the call is run with the longest other
-    axis as the rows: a batch axis the kernel does not vary along becomes a
-    convolved axis of kernel extent 1, and if it (or the longest convolved
-    axis) comes before the last convolved axis, the two are swapped (a
-    transposed copy in, one out).  Each output adds the same taps in the
-    same order either way, so the result is bitwise the same; only the
-    'constant' border, whose outside taps the engine adds first along rows
-    but in place along columns, is left as it is.
+    The engines' layout puts batch axes first.  Batch axes after the last
+    convolved one (a kernel along axis 0 of many channels, ``axes=0`` on an
+    ``(n, channels)`` array) would cost a transposed copy in and a strided
+    result, and leave the engine short rows of the convolved axis, with a
+    fixed cost each (about 0.3 us: tap mapping, border columns).  Where the
+    kernel does not vary along those axes, treating them as convolved axes
+    of kernel extent 1 gives the same sums with no copy, along the input's
+    own rows; it is done when those rows are long (at least
+    :data:`_SHORT_ROW`, or longer than the convolved axis).
 
-    Returns ``(plan, x, w, swap)``: the new plan and arrays, and the pair of
-    axes to swap back in the result (None when the arrays are unchanged).
+    Each output adds the same taps in the same order either way, so the
+    result is bitwise the same; only a 'constant' border on the last
+    convolved axis, whose outside taps the engine adds in place along rows
+    but first along the other axes, is left as it is.
     """
     from dataclasses import replace
 
     from ._engines.borders import CONSTANT
 
-    if plan.out_shape[-1] > _SHORT_ROW or any(k != 1 for k in plan.kernel_shape[:-1]):
-        return None
-    if plan.border_codes[-1] == CONSTANT:
-        return None
     last = plan.axes[-1]
-    extents = {a: o for a, o in zip(plan.axes[:-1], plan.out_shape[:-1])}
-    extents.update({a: x.shape[a] for a in range(x.ndim)
-                    if a not in plan.axes and w.shape[a] == 1 and x.shape[a] > 1})
-    if not extents:
+    tail = range(last + 1, x.ndim)
+    if not tail or any(w.shape[a] != 1 for a in tail) or plan.border_codes[-1] == CONSTANT:
         return None
-    long = max(extents, key=extents.get)
-    if extents[long] < _LONG_FACTOR * max(plan.out_shape[-1], 1):
+    row = x.shape[-1]
+    if row < 2 or (row < _SHORT_ROW and row <= plan.out_shape[-1]):
         return None
-    entries = {a: (n, k, o, p, s, d, b) for a, n, k, o, p, s, d, b in zip(
-        plan.axes, plan.in_shape, plan.kernel_shape, plan.out_shape, plan.pad_lo, plan.stride,
-        plan.dilation, plan.border if isinstance(plan.border, tuple) else (plan.border,) * len(plan.axes))}
-    entries.setdefault(long, (x.shape[long], 1, x.shape[long], 0, 1, 1, "zero"))
-    swap = None
-    if long < last:
-        swap = (long, last)
-        entries[long], entries[last] = entries[last], entries[long]
-        x, w = np.swapaxes(x, long, last), np.swapaxes(w, long, last)
-    axes = tuple(sorted(entries))
-    n, k, o, p, s, d, b = zip(*(entries[a] for a in axes))
-    new = replace(plan, axes=axes, in_shape=n, kernel_shape=k, out_shape=o, pad_lo=p, stride=s,
-                  dilation=d, border=b)
-    return new, x, w, swap
+    borders = plan.border if isinstance(plan.border, tuple) else (plan.border,) * len(plan.axes)
+    extra = tuple(x.shape[a] for a in tail)
+    ones = (1,) * len(extra)
+    return replace(plan, axes=plan.axes + tuple(tail), in_shape=plan.in_shape + extra,
+                   kernel_shape=plan.kernel_shape + ones, out_shape=plan.out_shape + extra,
+                   pad_lo=plan.pad_lo + (0,) * len(extra), stride=plan.stride + ones,
+                   dilation=plan.dilation + ones, border=borders + ("zero",) * len(extra))
 
 
 def _writable_view(out, order, shape3, dtype, result_dtype):

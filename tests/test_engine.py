@@ -197,27 +197,27 @@ def test_fused_windows_match_the_tap_passes_bitwise(rng, monkeypatch, kshape, dt
     assert_matches(fused, expected, x, w, border, -2, **geometry)
 
 
-# Short output rows and a 1-D kernel along them: the executor runs the call
-# along a longer axis (fastconv._execute._long_rows).  Cases: a convolved
-# axis before the last (swapped), a batch axis before the last (made a
-# convolved axis and swapped), a batch axis after the last (made the rows,
-# no copy), stride and dilation along the rows, and inputs with zeros, -0.0,
-# NaN and inf.
-SHORT_ROW_CASES = [
+# Batch axes after the last convolved axis, with a kernel that does not vary
+# along them: the executor makes them convolved axes of kernel extent 1, so
+# the engine works along the input's own rows (fastconv._execute._long_rows).
+# Cases: one and two trailing axes, stride and dilation, a 2-D kernel, and
+# inputs with zeros, -0.0, NaN and inf.
+TRAILING_BATCH_CASES = [
     # shape, kernel shape, convolved axes, pad_lo, stride, dilation
-    ((600, 16), (1, 7), (0, 1), (0, 3), (1, 1), (1, 1)),
-    ((600, 16), (1, 5), (1,), (4,), (1,), (1,)),
     ((16, 600), (5, 1), (0,), (2,), (1,), (1,)),
-    ((3, 500, 9), (1, 1, 4), (0, 1, 2), (0, 0, 2), (1, 1, 2), (1, 1, 2)),
+    ((9, 10, 70), (3, 1, 1), (0,), (1,), (1,), (1,)),
+    ((40, 300), (3, 1), (0,), (2,), (2,), (2,)),
+    ((30, 20, 100), (3, 4, 1), (0, 1), (1, 2), (1, 1), (1, 1)),
 ]
 
 
-@pytest.mark.parametrize("shape,kshape,axes,pad,stride,dilation", SHORT_ROW_CASES)
+@pytest.mark.parametrize("shape,kshape,axes,pad,stride,dilation", TRAILING_BATCH_CASES)
 @pytest.mark.parametrize("border", [b for b in BORDERS if b != "constant"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.complex128, np.int64])
-def test_short_rows_run_along_a_long_axis_bitwise(rng, monkeypatch, shape, kshape, axes, pad, stride,
-                                                  dilation, border, dtype):
-    x = random_array(rng, shape, dtype)
+def test_trailing_batch_axes_become_rows_bitwise(rng, monkeypatch, shape, kshape, axes, pad, stride,
+                                                 dilation, border, dtype):
+    finite = random_array(rng, shape, dtype)
+    x = finite.copy()
     if dtype != np.int64:
         flat = x.reshape(-1)
         flat[::7] = 0
@@ -226,27 +226,41 @@ def test_short_rows_run_along_a_long_axis_bitwise(rng, monkeypatch, shape, kshap
         flat[3::89] = np.inf
     w = random_array(rng, kshape, dtype)
     kwargs = dict(pad_lo=pad, stride=stride, dilation=dilation, border=border, axes=axes)
-    plan_args = [x.shape[a] for a in axes]
-    out_shape = [(n + 2 * p - (k - 1) * d - 1) // s + 1
-                 for n, k, p, s, d in zip(plan_args, [w.shape[a] for a in axes], pad, stride, dilation)]
+    out_shape = [(x.shape[a] + 2 * p - (w.shape[a] - 1) * d - 1) // s + 1
+                 for a, p, s, d in zip(axes, pad, stride, dilation)]
     plan = make_plan(x, w, axes=axes, pad_lo=pad, out_shape=out_shape, result_dtype=np.result_type(x, w),
                      stride=stride, dilation=dilation, border=border)
-    assert _execute._long_rows(plan, x, w) is not None  # the case takes the long-axis path
+    assert _execute._long_rows(plan, x, w) is not None  # the case is re-expressed
     along, _ = run_plan(x, w, **kwargs)
-    monkeypatch.setattr(_execute, "_SHORT_ROW", 0)
-    rows, _ = run_plan(x, w, **kwargs)
-    assert along.shape == rows.shape and along.dtype == rows.dtype
+    along_finite, _ = run_plan(finite, w, **kwargs)
+    monkeypatch.setattr(_execute, "_long_rows", lambda plan, x, w: None)
+    batched, _ = run_plan(x, w, **kwargs)
+    assert along.shape == batched.shape and along.dtype == batched.dtype
     assert along.flags.c_contiguous
-    assert along.tobytes() == rows.tobytes()
+    assert along.tobytes() == batched.tobytes()
+    # Against the reference on finite data; it convolves every axis, the
+    # batch ones with their extent-1 kernel.
+    along, x = along_finite, finite
+    full = {a: (p, o, s, d) for a, p, o, s, d in zip(axes, pad, out_shape, stride, dilation)}
+    p, o, s, d = zip(*(full.get(a, (0, x.shape[a], 1, 1)) for a in range(x.ndim)))
+    geometry = dict(pad_lo=p, out_shape=o, stride=s, dilation=d)
+    assert_matches(along, expected_plan(x, w, border=border, **geometry), x, w, border, 0, **geometry)
 
 
-def test_short_rows_with_a_2d_kernel_or_a_constant_border_stay_as_they_are(rng):
-    x = rng.standard_normal((600, 16))
-    for kshape, border in (((3, 5), "reflect"), ((1, 5), "constant")):
-        w = rng.standard_normal(kshape)
-        plan = make_plan(x, w, axes=(0, 1), pad_lo=(0, 2), out_shape=(600 - kshape[0] + 1, 16),
-                         result_dtype=np.float64, border=border)
-        assert _execute._long_rows(plan, x, w) is None
+@pytest.mark.parametrize("shape,kshape,border", [
+    ((300, 16), (5, 1), "constant"),  # outside taps added in another order along rows
+    ((300, 16), (5, 16), "reflect"),  # the kernel varies along the batch axis
+    ((3000, 2), (5, 1), "reflect"),  # rows of 2: the batched layout is faster
+    ((300, 16), (1, 5), "reflect"),  # no batch axis after the convolved one
+])
+def test_batch_axes_that_stay_batch_axes(rng, shape, kshape, border):
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal(kshape)
+    axes = (1,) if kshape[0] == 1 else (0,)
+    a = axes[0]
+    plan = make_plan(x, w, axes=axes, pad_lo=(2,), out_shape=(x.shape[a],), result_dtype=np.float64,
+                     border=border)
+    assert _execute._long_rows(plan, x, w) is None
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128])
