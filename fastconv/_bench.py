@@ -69,33 +69,40 @@ def median_time(func: Timer, *, budget: float = 0.4, min_repeat: int = 3, max_re
 
 
 def median_times(funcs: dict, *, budget: float = 0.4, min_repeat: dict | None = None,
-                 max_repeat: int = 25) -> dict:
-    """Median wall time of each of ``funcs``, timed in interleaved rounds.
+                 max_repeat: int = 25, rounds: int = 3) -> dict:
+    """Median wall time of each of ``funcs``, timed in blocks of back-to-back calls over a few rounds.
 
     Each function is called twice untimed: the first call may compile or
     load kernels; the second, warm, one sizes its number of timed calls to
     about ``budget`` seconds (at least ``min_repeat[name]``, default 3).
-    The timed calls then go in rounds, one call of each function per round,
-    in an order shuffled from round to round (with a fixed seed): a slow
-    spell of the machine falls on every function alike instead of on
-    whichever was timed then, and no function always follows the same one
-    (a call can slow the next: threads left spinning, caches evicted).
+    Those calls are split into ``rounds`` blocks, one block per function per
+    round, in an order shuffled from round to round (with a fixed seed): a
+    slow spell of the machine falls on every function alike instead of on
+    whichever was timed then.  Within a block the calls run back to back, as
+    a user's repeated calls do, after one untimed call for functions under
+    20 ms: the libraries' thread pools keep spinning for a while after a
+    call (OpenMP, OpenBLAS, OpenCV), and on a machine with few cores the
+    first call after another library's runs slower.
     """
     min_repeat = min_repeat or {}
     names = list(funcs)
-    repeat = {}
+    repeat, short = {}, {}
     for name in names:
         funcs[name]()
         start = time.perf_counter()
         funcs[name]()
         second = time.perf_counter() - start
         repeat[name] = int(min(max_repeat, max(min_repeat.get(name, 3), budget / max(second, 1e-9))))
+        short[name] = second < 0.02
     times = {name: [] for name in names}
     order = np.random.default_rng(0)
-    for _ in range(max(repeat.values())):
+    for r in range(rounds):
         for i in order.permutation(len(names)):
             name = names[i]
-            if len(times[name]) < repeat[name]:
+            n = repeat[name] * (r + 1) // rounds - repeat[name] * r // rounds
+            if n and short[name] and len(names) > 1:
+                funcs[name]()
+            for _ in range(n):
                 start = time.perf_counter()
                 funcs[name]()
                 times[name].append(time.perf_counter() - start)

@@ -105,21 +105,28 @@ def test_calibrate_command_writes_the_cache_file(tmp_path):
     assert (tmp_path / "calibration.json").stat().st_size > 0
 
 
-def test_bench_times_functions_in_shuffled_rounds():
+def test_bench_times_functions_in_blocks_over_shuffled_rounds():
     from fastconv._bench import median_times
 
     calls = []
     funcs = {name: (lambda name=name: calls.append(name)) for name in "abcd"}
-    counts = {"a": 12, "b": 12, "c": 12, "d": 1}
-    seconds = median_times(funcs, budget=0.0, min_repeat=counts)
+    counts = {"a": 12, "b": 9, "c": 3, "d": 1}
+    seconds = median_times(funcs, budget=0.0, min_repeat=counts, rounds=3)
     assert set(seconds) == set("abcd") and all(t >= 0 for t in seconds.values())
-    # Two untimed calls each, then the rounds: each holds every function
-    # that still needs a call, once, in a shuffled order.
+    # Two untimed calls each, then three rounds; in each round every function
+    # with calls left runs one block: an untimed lead-in call (the functions
+    # are short) then its third of the timed calls, back to back.
     assert calls[:8] == list("aabbccdd")
-    timed = calls[8:]
-    assert {n: timed.count(n) for n in "abcd"} == counts
-    rounds = [timed[:4]] + [timed[4 + 3 * i: 7 + 3 * i] for i in range(11)]
-    assert sorted(rounds[0]) == list("abcd") and all(sorted(r) == list("abc") for r in rounds[1:])
-    # No function always follows the same one.
-    before_a = {r[r.index("a") - 1] for r in rounds if r.index("a") > 0}
-    assert len(before_a) >= 2
+    blocks = []
+    for name in calls[8:]:
+        if blocks and blocks[-1][0] == name:
+            blocks[-1][1] += 1
+        else:
+            blocks.append([name, 1])
+    per_block = {"a": 4, "b": 3, "c": 1}
+    assert len(blocks) == 10  # a, b, c in three rounds, d in the last
+    assert all(n == 1 + per_block.get(name, 1) for name, n in blocks)
+    assert {name for name, _ in blocks[:3]} == set("abc") and {name for name, _ in blocks[3:6]} == set("abc")
+    assert sum(n - 1 for name, n in blocks if name == "d") == 1
+    # The order changes from round to round (fixed seed: the same every run).
+    assert [name for name, _ in blocks[:3]] != [name for name, _ in blocks[3:6]]

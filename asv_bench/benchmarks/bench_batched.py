@@ -1,9 +1,11 @@
-"""The signal face, batched: many 1-D signals filtered at once with ``axes=-1``.
+"""The signal face, batched: many 1-D signals filtered at once.
 
 ``fastconv.convolve(x, fir[None, :], axes=-1)`` on ``rows x 4096`` signals,
 ``'full'`` output, against scipy's FFT convolution along the last axis (with
 as many ``scipy.fft`` workers as fastconv has threads) and torch's conv1d
-over a batch.
+over a batch.  ``Channels1D``: the other layout, samples along axis 0 and
+channels along the last axis (``axes=0``), against ``scipy.ndimage``'s
+filter along axis 0 and scipy's FFT convolution with ``axes=0``.
 """
 
 from __future__ import annotations
@@ -115,6 +117,52 @@ class Batched1DTorch(Anchor):
     def time_conv1d(self, dtype, rows, k):
         with torch.no_grad():
             torch.nn.functional.conv1d(self.x, self.w, padding=self.k - 1)
+
+
+SAMPLES = 16384
+CHANNELS = [64, 1024]
+CHANNEL_GRID = [DTYPES, CHANNELS, [31]]
+CHANNEL_NAMES = ["dtype", "channels", "k"]
+
+
+def _channel_data(dtype, channels, k):
+    return random((SAMPLES, channels), dtype), random((k, 1), dtype, 1)
+
+
+class Channels1D:
+    """``fastconv.convolve(x, v, 'same', axes=0)``: ``v`` of shape ``(k, 1)``, one filter for every channel."""
+
+    params = CHANNEL_GRID
+    param_names = CHANNEL_NAMES
+
+    def setup(self, dtype, channels, k):
+        self.x, self.v = _channel_data(dtype, channels, k)
+        warm(fastconv.convolve, self.x, self.v, "same", axes=0)
+
+    def time_convolve(self, dtype, channels, k):
+        fastconv.convolve(self.x, self.v, "same", axes=0)
+
+
+class Channels1DSciPy(Anchor):
+    """``scipy.ndimage.convolve1d(x, v, axis=0, mode='constant')`` and ``scipy.signal.oaconvolve(axes=0)``."""
+
+    params = CHANNEL_GRID
+    param_names = CHANNEL_NAMES
+
+    def setup(self, dtype, channels, k):
+        require(scipy_signal, "scipy")
+        self.workers = set_anchor_threads()
+        self.x, self.v = _channel_data(dtype, channels, k)
+        from scipy import ndimage
+
+        self.ndimage = ndimage
+
+    def time_ndimage_convolve1d(self, dtype, channels, k):
+        self.ndimage.convolve1d(self.x, self.v[:, 0], axis=0, mode="constant")
+
+    def time_oaconvolve(self, dtype, channels, k):
+        with scipy_fft.set_workers(self.workers):
+            scipy_signal.oaconvolve(self.x, self.v, "same", axes=0)
 
 
 class MemoryBatched:
