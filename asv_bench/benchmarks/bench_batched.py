@@ -21,6 +21,7 @@ from .common import (
     random,
     require,
     scipy_fft,
+    scipy_ndimage,
     scipy_signal,
     set_anchor_threads,
     skip_if_over,
@@ -153,12 +154,9 @@ class Channels1DSciPy(Anchor):
         require(scipy_signal, "scipy")
         self.workers = set_anchor_threads()
         self.x, self.v = _channel_data(dtype, channels, k)
-        from scipy import ndimage
-
-        self.ndimage = ndimage
 
     def time_ndimage_convolve1d(self, dtype, channels, k):
-        self.ndimage.convolve1d(self.x, self.v[:, 0], axis=0, mode="constant")
+        scipy_ndimage.convolve1d(self.x, self.v[:, 0], axis=0, mode="constant")
 
     def time_oaconvolve(self, dtype, channels, k):
         with scipy_fft.set_workers(self.workers):
