@@ -163,7 +163,8 @@ def _long_rows(plan: Plan, x: np.ndarray, w: np.ndarray):
     Each output adds the same taps in the same order either way, so the
     result is bitwise the same; only a 'constant' border on the last
     convolved axis is left as it is: the engine adds the outside taps of the
-    row axis in tap order, but those of the other axes ahead of the rest.
+    last axis (within a row) in tap order, but those of the other axes ahead
+    of the rest.
     """
     from dataclasses import replace
 
