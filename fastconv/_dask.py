@@ -213,6 +213,17 @@ def correlate_padded(x, anchored, axes, kernel_shape, pad_lo, out_shape, border,
             x = da.pad(x, widths, mode="constant", constant_values=cval if border == "constant" else 0)
         else:
             x = da.pad(x, widths, mode=mode)
+    # ``da.pad`` adds the padding as chunks of their own, thinner than the
+    # reach.  A regular rechunk to the largest chunk puts the output's chunk
+    # boundaries where the input's are in 'same' mode (a thin remainder, if
+    # any, is then merged by filter_same_shape).
+    regular = {}
+    for a, k in zip(axes, kernel_shape):
+        chunks = x.chunks[a]
+        if len(chunks) > 1 and min(chunks) < k - 1:
+            regular[a] = min(max(k - 1, max(chunks)), x.shape[a])
+    if regular:
+        x = x.rechunk(regular)
     reach = [0] * nd
     for a, k in zip(axes, kernel_shape):
         reach[a] = k - 1

@@ -32,6 +32,18 @@ def test_signal_face_is_lazy_and_exact(rng, image, op, mode):
     np.testing.assert_array_equal(lazy.compute(), expected)
 
 
+@pytest.mark.parametrize("mode,chunks", [("same", (250, 250, 250, 250)), ("full", (6, 250, 250, 250, 250)),
+                                         ("valid", (250, 250, 250, 244))])
+def test_signal_face_output_chunks_follow_the_input(rng, mode, chunks):
+    # As the Dask guide shows: 'same' keeps the input's chunks; 'full' and
+    # 'valid' grow or shrink the first or last chunk by the kernel's reach.
+    x = rng.standard_normal(1000)
+    fir = rng.standard_normal(7)
+    lazy = fastconv.convolve(da.from_array(x, chunks=250), fir, mode)
+    assert lazy.chunks == (chunks,)
+    np.testing.assert_array_equal(lazy.compute(), fastconv.convolve(x, fir, mode))
+
+
 @pytest.mark.parametrize("mode", ["full", "same", "valid"])
 @pytest.mark.parametrize("boundary", ["fill", "wrap", "symm"])
 def test_2d_boundaries(rng, image, mode, boundary):
