@@ -75,13 +75,14 @@ def correlate(input, weights, output=None, mode="reflect", cval=0.0, origin=0, *
     output : ndarray or dtype, optional
         A NumPy array of the input's shape to write into (and return), or the
         dtype of the result.  Default: the input's dtype (complex if the input
-        or the weights are complex).  Where one direct pass computes the
-        result (a kernel neither separable nor large enough for the FFT), a
-        C-contiguous array of the dtype the sums are computed in (float32 /
-        complex64 for single-precision input and output, else float64 /
-        complex128) that does not overlap the input is written by the kernel
-        itself, with no temporary result: the fastest way to filter many
-        images of one size.  Otherwise the result is copied into it.
+        or the weights are complex).  Where the direct engine computes the
+        result (or its last pass, for a separable kernel; not a kernel large
+        enough for the FFT, nor a sum of separable terms), a C-contiguous
+        array of the dtype the sums are computed in (float32 / complex64 for
+        single-precision input and output, else float64 / complex128) that
+        does not overlap the input is written by the kernel itself, with no
+        temporary result: the fastest way to filter many images of one size.
+        Otherwise the result is copied into it.
     mode : str or sequence of str, optional
         ``'reflect'`` (default), ``'constant'``, ``'nearest'``, ``'mirror'``,
         ``'wrap'``, ``'grid-mirror'``, ``'grid-constant'``, ``'grid-wrap'``;
@@ -635,7 +636,8 @@ def _run(x, w, compute, kshape, shift, border, cval, convolution, *, exact, out=
         if exact and factors is not None and not all(np.all(f == np.round(f)) for f in factors):
             factors = None  # inexact factors would round partial sums that truncation then exposes
         if factors is not None:
-            return _run_separable(x, factors, compute, kshape, shift, border, cval, convolution, filtered)
+            return _run_separable(x, factors, compute, kshape, shift, border, cval, convolution, filtered,
+                                  out=out)
         if len(filtered) == 2 and not exact:
             terms = separate(core, rtol=_default_rtol(kshape, w.dtype, compute))
             ks = [kshape[a] for a in filtered]
@@ -656,22 +658,23 @@ def _separable_pays(kshape, filtered) -> bool:
     return sum(ks) + 4 * (len(ks) - 1) < math.prod(ks)
 
 
-def _run_separable(x, factors, compute, kshape, shift, border, cval, convolution, filtered):
-    """One 1-D pass per filtered axis.
+def _run_separable(x, factors, compute, kshape, shift, border, cval, convolution, filtered, out=None):
+    """One 1-D pass per filtered axis; the last one may write into ``out`` (see :func:`_run`).
 
     Outside the input a constant border is ``cval``; after filtering along one
     axis, the value outside along the next axes is ``cval * sum(factor)``.
     """
     y = x
     outside = cval
-    for a, f in zip(filtered, factors):
+    for i, (a, f) in enumerate(zip(filtered, factors)):
         shape = [1] * x.ndim
         shape[a] = kshape[a]
         one_shift = [0] * x.ndim
         one_shift[a] = shift[a]
         one_border = ["zero"] * x.ndim
         one_border[a] = border[a]
-        y = _pass(y, f.reshape(shape), compute, one_shift, one_border, outside, convolution)
+        y = _pass(y, f.reshape(shape), compute, one_shift, one_border, outside, convolution,
+                  out=out if i == len(filtered) - 1 else None)
         outside = outside * float(np.sum(f))
     return y
 
