@@ -622,8 +622,9 @@ def _filter(input, weights, output, mode, cval, origin, axes, *, convolution):
 def _run(x, w, compute, kshape, shift, border, cval, convolution, *, exact, out=None):
     """Filter ``x`` (all axes, extents 1 where unfiltered) in ``compute``; separable when cheaper.
 
-    ``out``: where the direct engine may write a single pass's result (see
-    :func:`fastconv._execute.run`); the result is then ``out`` itself.
+    ``out``: where the direct engine may write the result of the (last)
+    pass (see :func:`fastconv._execute.run`); the result is then ``out``
+    itself.
 
     With ``exact`` (integer outputs, which truncate the sum) a kernel is run
     separably only if its factors reproduce it exactly, so the sums are the
