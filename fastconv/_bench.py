@@ -63,12 +63,7 @@ class Measurement:
 # --- timing -------------------------------------------------------------------------
 
 
-def median_time(func: Timer, *, budget: float = 0.4, min_repeat: int = 3, max_repeat: int = 25) -> float:
-    """Median wall time of ``func`` after two untimed calls, within about ``budget`` seconds."""
-    return median_times({"f": func}, budget=budget, min_repeat={"f": min_repeat}, max_repeat=max_repeat)["f"]
-
-
-def median_times(funcs: dict, *, budget: float = 0.4, min_repeat: dict | None = None,
+def median_times(funcs: dict[object, Timer], *, budget: float = 0.4, min_repeat: dict | None = None,
                  max_repeat: int = 25, rounds: int = 3) -> dict:
     """Median wall time of each of ``funcs``, timed in blocks of back-to-back calls over a few rounds.
 
