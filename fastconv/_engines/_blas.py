@@ -102,14 +102,20 @@ def run(tasks, work, threads: int) -> None:
                 work(task, 0)
             return
         with _lock:
-            if _pool is None or _pool_size < threads:
-                _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fastconv")
-                _pool_size = threads
+            if _pool is None or _pool_size < threads - 1:
+                _pool = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="fastconv")
+                _pool_size = threads - 1
             pool = _pool
 
         def runs(worker):
             for task in tasks[worker * len(tasks) // threads:(worker + 1) * len(tasks) // threads]:
                 work(task, worker)
 
-        for future in [pool.submit(runs, k) for k in range(threads)]:
-            future.result()
+        # The calling thread takes the first run itself: one thread fewer to
+        # wake, and it finds its own recent data in its cache.
+        futures = [pool.submit(runs, k) for k in range(1, threads)]
+        try:
+            runs(0)
+        finally:
+            for future in futures:
+                future.result()
