@@ -2,6 +2,10 @@
 
 ``FASTCONV_CACHE``
     ``0`` disables Numba's on-disk cache of compiled kernels (default ``1``).
+``FASTCONV_WINOGRAD``
+    ``0`` makes CNN layers use direct summation (im2col + BLAS) instead of
+    Winograd's algorithm for 3x3 stride-1 layers (default ``1``); see
+    :mod:`fastconv.nn`.
 ``FASTCONV_CACHE_DIR``
     Folder of fastconv's own per-user files (the calibration of
     ``method='auto'``); default ``$XDG_CACHE_HOME/fastconv`` or
@@ -21,10 +25,15 @@ def _flag(name: str, default: bool) -> bool:
 
 
 CACHE = _flag("FASTCONV_CACHE", True)
+WINOGRAD = _flag("FASTCONV_WINOGRAD", True)
 
 
 def user_cache_dir() -> str:
-    """fastconv's per-user cache folder (``FASTCONV_CACHE_DIR`` overrides it); not created here."""
+    """fastconv's per-user cache folder (``FASTCONV_WINOGRAD``
+    ``0`` makes CNN layers use direct summation (im2col + BLAS) instead of
+    Winograd's algorithm for 3x3 stride-1 layers (default ``1``); see
+    :mod:`fastconv.nn`.
+``FASTCONV_CACHE_DIR`` overrides it); not created here."""
     folder = os.environ.get("FASTCONV_CACHE_DIR")
     if folder:
         return folder

@@ -301,7 +301,7 @@ def run_conv(plan, x: np.ndarray, w: np.ndarray, bias=None) -> np.ndarray:
     N, Cout = plan.batch, plan.out_channels
     if N == 0:
         return np.zeros((0, Cout) + plan.out_shape, plan.result_dtype)
-    if plan.transposed_weight and plan.method == "channels":
+    if plan.transposed_weight and plan.method == "channels" and not _winograd_transposed(plan):
         out = _run_transposed(plan, x, w)
         if bias is not None:
             out += np.asarray(bias, dtype=dtype).reshape((1, Cout) + (1,) * nd)
@@ -322,17 +322,36 @@ def run_conv(plan, x: np.ndarray, w: np.ndarray, bias=None) -> np.ndarray:
                             Cout // plan.groups, 4 * numba.get_num_threads())
         out = out.reshape((N, Cout) + plan.out_shape)
     else:
-        from ._engines import channels
+        from ._engines import channels, winograd
 
         lead = 3 - nd
         x5 = _nn_layout(x, lead, dtype)
         w5 = _nn_layout(w, lead, dtype)
         out = np.empty((N, Cout) + (1,) * lead + plan.out_shape, dtype)
-        channels.forward(x5, w5, out, _geometry(plan, x.shape[2:], pad_lo, lead), plan.groups)
+        geometry = _geometry(plan, x.shape[2:], pad_lo, lead)
+        if not (winograd.applies(geometry, plan.groups, plan.in_channels, plan.out_channels, N)
+                and winograd.forward(x5, w5, out, geometry, plan.groups)):
+            channels.forward(x5, w5, out, geometry, plan.groups)
         out = out.reshape((N, Cout) + plan.out_shape)
     if bias is not None:
         out += np.asarray(bias, dtype=dtype).reshape((1, Cout) + (1,) * nd)
     return out.astype(plan.result_dtype, copy=False)
+
+
+def _winograd_transposed(plan) -> bool:
+    """Whether a transposed layer is a stride-1 layer the Winograd engine takes (as the forward layer it equals)."""
+    from ._engines import winograd
+
+    nd = len(plan.in_shape)
+    ones = (1,) * nd
+    return (
+        nd == 2
+        and plan.upsample == ones
+        and plan.stride == ones
+        and plan.dilation == ones
+        and plan.kernel_shape == (3, 3)
+        and winograd.pays(plan.groups, plan.in_channels, plan.out_channels, plan.batch, plan.out_shape)
+    )
 
 
 def _run_transposed(plan, x: np.ndarray, w: np.ndarray) -> np.ndarray:

@@ -1,0 +1,338 @@
+"""The Winograd engine for 3x3 stride-1 CNN layers, against a float64 NumPy oracle.
+
+Error bound.  F(2x2, 3x3) computes an output from its whole 4x4 input tile:
+``Y = A^T [sum_c (G g_c G^T) * (B^T d_c B)] A``.  Forming ``B^T d B`` rounds
+twice, ``G g G^T`` (and its rounding to the dtype) at most five times, the
+sum over the ``C`` channels of a group ``C`` times, ``A^T m A`` four times and
+the bias once.  To first order the computed result is therefore within
+
+    gamma_{C + 12} * |A^T| [sum_c (|G| |g_c| |G^T|) * (|B^T| |d_c| |B|)] |A|
+
+of the exact one (each rounding is a relative error on a sum of terms that
+this bound majorises), and the float64 oracle adds ``gamma_{9 C + 1}`` times
+the plain ``sum |x| |w|``, which the same quantity majorises.  The tests
+compute that quantity with NumPy einsums over 4x4 tiles, independently of
+the engine.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import fastconv
+import reference as ref
+from fastconv import _config, nn
+from fastconv._engines import _scratch, winograd
+
+try:
+    import torch
+except ImportError:  # pragma: no cover - CI installs torch CPU where it can
+    torch = None
+
+_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], float)
+_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
+_AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], float)
+_PAD = {"zeros": "zero", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def _gamma(n, dtype):
+    u = float(np.finfo(dtype).eps) / 2
+    return n * u / (1 - n * u)
+
+
+def _padding(padding, H, W):
+    if padding == "same":
+        return (1, 1), (1, 1)
+    p = (padding, padding) if isinstance(padding, int) else padding
+    return (p[0], p[1]), (p[0], p[1])
+
+
+def oracle(x, w, b, lo, hi, mode, groups):
+    """The layer in float64: ``numpy.pad`` the input, then sum tap by tap."""
+    N, C, H, W = x.shape
+    Ho, Wo = H + lo[0] + hi[0] - 2, W + lo[1] + hi[1] - 2
+    Cout, Cg = w.shape[:2]
+    og = Cout // groups
+    out = np.zeros((N, Cout, Ho, Wo))
+    for n in range(N):
+        for c in range(C):
+            g = c // Cg
+            xp = ref.pad(x[n, c].astype(np.float64), lo, hi, _PAD[mode])
+            for kh in range(3):
+                for kw in range(3):
+                    out[n, g * og:(g + 1) * og] += (w[g * og:(g + 1) * og, c - g * Cg, kh, kw].astype(np.float64)[:, None, None]
+                                                    * xp[kh:kh + Ho, kw:kw + Wo])
+    if b is not None:
+        out += b.astype(np.float64)[None, :, None, None]
+    return out
+
+
+def winograd_magnitude(x, w, b, lo, mode, groups, out_shape):
+    """``|A^T| [sum_c (|G||g_c||G^T|) * (|B^T||d_c||B|)] |A|`` per output, plus ``|bias|``."""
+    N, C, H, W = x.shape
+    Ho, Wo = out_shape
+    TH, TW = -(-Ho // 2), -(-Wo // 2)
+    Cout, Cg = w.shape[:2]
+    og = Cout // groups
+    # The engine reads every tile's 4x4 input through the border rule, also past the layer's padding.
+    hi = (2 * TH + 2 - H - lo[0], 2 * TW + 2 - W - lo[1])
+    xp = np.stack([np.stack([ref.pad(np.abs(x[n, c]).astype(np.float64), lo, hi, _PAD[mode]) for c in range(C)])
+                   for n in range(N)])
+    tiles = np.lib.stride_tricks.sliding_window_view(xp, (4, 4), axis=(2, 3))[:, :, ::2, ::2][:, :, :TH, :TW]
+    v = np.einsum("ij,nctsjk,lk->nctsil", np.abs(_BT), tiles, np.abs(_BT))
+    u = np.einsum("ia,ocab,jb->ocij", np.abs(_G), np.abs(w).astype(np.float64), np.abs(_G))
+    m = np.zeros((N, Cout, TH, TW, 4, 4))
+    for g in range(groups):
+        for i in range(4):
+            for j in range(4):
+                vg = v[:, g * Cg:(g + 1) * Cg, :, :, i, j].transpose(1, 0, 2, 3).reshape(Cg, -1)
+                mg = u[g * og:(g + 1) * og, :, i, j] @ vg
+                m[:, g * og:(g + 1) * og, :, :, i, j] = mg.reshape(og, N, TH, TW).transpose(1, 0, 2, 3)
+    y = np.einsum("ai,notsij,bj->notsab", np.abs(_AT), m, np.abs(_AT))
+    y = y.transpose(0, 1, 2, 4, 3, 5).reshape(N, Cout, 2 * TH, 2 * TW)[:, :, :Ho, :Wo]
+    if b is not None:
+        y = y + np.abs(b).astype(np.float64)[None, :, None, None]
+    return y
+
+
+def assert_winograd_close(got, want, magnitude, cg, dtype):
+    got = np.asarray(got)
+    assert got.dtype == np.dtype(dtype)
+    assert got.shape == want.shape
+    bound = (_gamma(cg + 12, dtype) + _gamma(9 * cg + 1, np.float64)) * magnitude + np.finfo(dtype).tiny
+    err = np.abs(got.astype(np.float64) - want)
+    worst = np.max(err - bound)
+    assert worst <= 0, f"error exceeds the Winograd bound by {worst} (max err {err.max()})"
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """Records what every call of the engine returned (True: computed by Winograd)."""
+    calls = []
+    forward = winograd.forward
+
+    def recording(*args):
+        result = forward(*args)
+        calls.append(result)
+        return result
+
+    monkeypatch.setattr(winograd, "forward", recording)
+    return calls
+
+
+@pytest.fixture(params=["blocks", "channels-last"])
+def layout(request, monkeypatch):
+    """Each test runs on both layouts of the engine, on every shape, however small."""
+    monkeypatch.setattr(winograd, "_WEIGHT_COST", -(10**9))  # use the engine whatever the size
+    if request.param == "blocks":
+        monkeypatch.setattr(winograd, "_MIN_BLOCKS", 0)
+        monkeypatch.setattr(winograd, "WORKSPACE_BYTES", 1)  # one tile row per block
+        monkeypatch.setattr(winograd, "_MIN_TILES", 1)
+    else:
+        monkeypatch.setattr(winograd, "_MIN_BLOCKS", 10**9)
+        monkeypatch.setattr(winograd, "SHARED_BYTES", 1 << 40)
+        monkeypatch.setattr(winograd, "_CHANNEL_STEP", 16)  # several output-channel tasks
+    return request.param
+
+
+CASES = [
+    # N, C, H, W, Cout, groups, padding
+    (2, 16, 9, 11, 20, 1, 1),
+    (1, 16, 8, 6, 16, 1, 0),
+    (3, 17, 5, 4, 18, 1, 2),
+    (1, 16, 1, 1, 16, 1, 1),
+    (2, 16, 2, 3, 16, 1, (1, 0)),
+    (1, 24, 7, 7, 32, 1, "same"),
+    (2, 32, 6, 9, 32, 2, 1),
+    (1, 48, 13, 3, 48, 3, (0, 1)),
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("mode", list(_PAD))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matches_oracle_within_the_winograd_bound(case, mode, dtype, layout, spy):
+    N, C, H, W, Cout, groups, padding = case
+    lo, hi = _padding(padding, H, W)
+    if mode != "zeros" and max(lo + hi) >= min(H, W):
+        pytest.skip("torch refuses reflect/circular padding as wide as the input")
+    if layout == "channels-last" and groups > 1:
+        pytest.skip("the channels-last layout is for one group")
+    rng = np.random.default_rng(abs(hash((case, mode))) % 2**32)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((Cout, C // groups, 3, 3)).astype(dtype)
+    b = rng.standard_normal(Cout).astype(dtype)
+    got = nn.conv2d(x, w, b, padding=padding, groups=groups, padding_mode=mode)
+    want = oracle(x, w, b, lo, hi, mode, groups)
+    assert spy == [True], "the layer did not run on the Winograd engine"
+    assert_winograd_close(got, want, winograd_magnitude(x, w, b, lo, mode, groups, want.shape[2:]), C // groups,
+                          dtype)
+
+
+def test_large_tile_values_enter_the_bound_but_not_the_window(layout, spy):
+    # A huge value in a tile's fourth column is outside the 3x3 window of the
+    # tile's first output column: exact arithmetic cancels it, rounding does
+    # not.  The bound of the module docstring covers exactly that error.
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((1, 16, 6, 6)).astype(np.float32)
+    x[0, 3, 2, 3] = 1e6
+    w = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
+    got = nn.conv2d(x, w, padding=1)
+    want = oracle(x, w, None, (1, 1), (1, 1), "zeros", 1)
+    assert spy == [True]
+    assert_winograd_close(got, want, winograd_magnitude(x, w, None, (1, 1), "zeros", 1, (6, 6)), 16, np.float32)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_inputs_propagate_as_by_direct_summation(bad, layout, spy, monkeypatch):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 16, 9, 8))
+    x[1, 4, 3, 5] = bad
+    x[0, 0, 0, 0] = bad
+    w = rng.standard_normal((16, 16, 3, 3))
+    got = nn.conv2d(x, w, padding=1)
+    assert spy == [False], "the engine must report the non-finite outputs"
+    monkeypatch.setattr(_config, "WINOGRAD", False)
+    direct = nn.conv2d(x, w, padding=1)
+    np.testing.assert_array_equal(got, direct)
+    # Only outputs whose 3x3 window holds the bad value are non-finite.
+    assert np.count_nonzero(~np.isfinite(got)) == 16 * (9 + 4)
+
+
+def test_non_finite_weight_propagates_as_by_direct_summation(layout, spy, monkeypatch):
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((1, 16, 5, 5))
+    w = rng.standard_normal((16, 16, 3, 3))
+    w[3, 2, 1, 1] = np.nan
+    got = nn.conv2d(x, w, padding=1)
+    assert spy == [False]
+    monkeypatch.setattr(_config, "WINOGRAD", False)
+    np.testing.assert_array_equal(got, nn.conv2d(x, w, padding=1))
+    assert np.isnan(got[0, 3]).all() and np.isfinite(np.delete(got, 3, axis=1)).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_same_bits_at_any_thread_count(layout, dtype, spy):
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((3, 32, 12, 10)).astype(dtype)
+    w = rng.standard_normal((48, 32, 3, 3)).astype(dtype)
+    before = fastconv.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2):
+            fastconv.set_num_threads(min(threads, before) if before > 1 else 1)
+            results.append(nn.conv2d(x, w, padding=1, padding_mode="reflect"))
+    finally:
+        fastconv.set_num_threads(before)
+    assert spy == [True, True]
+    assert results[0].tobytes() == results[1].tobytes()
+
+
+def test_transposed_and_input_gradient_layers_use_it(spy):
+    # Stride-1 transposed layers are the forward layer with the flipped,
+    # channel-swapped weight: the same engine, against the oracle.
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((2, 32, 14, 12))
+    w = rng.standard_normal((32, 24, 3, 3))  # (C_in, C_out, kh, kw) as torch's conv_transpose2d
+    got = nn.conv_transpose2d(x, w, padding=1)
+    wf = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+    want = oracle(x, wf, None, (1, 1), (1, 1), "zeros", 1)
+    assert spy == [True]
+    assert_winograd_close(got, want, winograd_magnitude(x, wf, None, (1, 1), "zeros", 1, want.shape[2:]), 32,
+                          np.float64)
+    go = rng.standard_normal((2, 24, 14, 12))
+    w2 = rng.standard_normal((24, 32, 3, 3))
+    gi = nn.conv2d_input_grad(x.shape, w2, go, padding=1)
+    w2f = w2[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+    want = oracle(go, w2f, None, (1, 1), (1, 1), "zeros", 1)
+    assert spy == [True, True]
+    assert_winograd_close(gi, want, winograd_magnitude(go, w2f, None, (1, 1), "zeros", 1, want.shape[2:]), 24,
+                          np.float64)
+
+
+def test_cost_model_keeps_small_layers_on_direct_summation(spy):
+    rng = np.random.default_rng(11)
+    w = rng.standard_normal((64, 64, 3, 3)).astype(np.float32)
+    nn.conv2d(rng.standard_normal((1, 64, 4, 4)).astype(np.float32), w, padding=1)  # 16 outputs per channel pair
+    assert spy == []
+    nn.conv2d(rng.standard_normal((1, 64, 32, 32)).astype(np.float32), w, padding=1)
+    assert spy == [True]
+    nn.conv2d(rng.standard_normal((1, 8, 32, 32)).astype(np.float32), w[:, :8], padding=1)  # too few channels
+    nn.conv2d(rng.standard_normal((1, 64, 32, 32)).astype(np.float32), w, padding=1, stride=2)
+    nn.conv2d(rng.standard_normal((1, 64, 32, 32)).astype(np.float32), w, padding=2, dilation=2)
+    assert spy == [True]
+
+
+def test_switched_off_by_the_setting(monkeypatch, spy):
+    monkeypatch.setattr(_config, "WINOGRAD", False)
+    x = np.ones((2, 64, 32, 32), np.float32)
+    out = nn.conv2d(x, np.ones((64, 64, 3, 3), np.float32), padding=1)
+    assert spy == []
+    assert out[0, 0, 5, 5] == 64 * 9
+
+
+@pytest.mark.skipif(torch is None, reason="torch is not installed")
+@pytest.mark.parametrize("shape", [(8, 64, 56, 64), (8, 128, 28, 128), (8, 256, 14, 256), (8, 512, 7, 512)])
+def test_benchmark_layers_match_torch(shape, spy):
+    # The issue's dense layers at full size, each layout as the shape picks it.
+    N, C, H, O = shape
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((N, C, H, H)).astype(np.float32)
+    w = (rng.standard_normal((O, C, 3, 3)) / np.sqrt(9 * C)).astype(np.float32)
+    got = nn.conv2d(x, w, padding=1)
+    want = torch.nn.functional.conv2d(torch.from_numpy(x).double(), torch.from_numpy(w).double(), padding=1).numpy()
+    assert spy == [True]
+    magnitude = winograd_magnitude(x, w, None, (1, 1), "zeros", 1, (H, H))
+    assert_winograd_close(got, want, magnitude, C, np.float32)
+
+
+def _peak_bytes(call):
+    """Peak bytes NumPy allocated during ``call()``, run in a new thread (whose scratch starts empty)."""
+    import tracemalloc
+
+    result = {}
+
+    def run():
+        tracemalloc.start()
+        try:
+            result["out"] = call()
+            result["peak"] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    return result["peak"], result["out"]
+
+
+@pytest.mark.parametrize("shape", [(8, 64, 56, 64), (8, 512, 7, 512)])
+def test_peak_memory_of_the_dense_layers(shape):
+    # The issue's bound: at most 2x (input + output + weight), scratch included.
+    N, C, H, O = shape
+    x = np.ones((N, C, H, H), np.float32)
+    w = np.ones((O, C, 3, 3), np.float32)
+    nn.conv2d(x[:1], w, padding=1)  # compile / load the kernels first
+    peak, out = _peak_bytes(lambda: nn.conv2d(x, w, padding=1))
+    assert out[0, 0, 3, 3] == C * 9
+    assert peak <= 2 * (x.nbytes + out.nbytes + w.nbytes)
+
+
+def test_scratch_is_reused_per_thread_and_bounded(monkeypatch):
+    a = _scratch.empty("test.a", (100, 3), np.float32)
+    b = _scratch.empty("test.a", (50,), np.float64)
+    assert a.ctypes.data == b.ctypes.data and b.ctypes.data % 64 == 0
+    other = {}
+    thread = threading.Thread(target=lambda: other.update(p=_scratch.empty("test.a", (10,), np.float32).ctypes.data))
+    thread.start()
+    thread.join()
+    assert other["p"] != a.ctypes.data
+    kept = _scratch.kept_bytes()
+    monkeypatch.setattr(_scratch, "LIMIT_BYTES", kept + 1000)
+    big = _scratch.empty("test.big", (10_000,), np.float32)  # over the limit: not kept
+    assert big.shape == (10_000,) and _scratch.kept_bytes() == kept
+    small = _scratch.empty("test.small", (100,), np.float32)  # within it: kept
+    assert _scratch.kept_bytes() > kept and _scratch.empty("test.small", (10,), np.float32).ctypes.data == small.ctypes.data
