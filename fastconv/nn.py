@@ -27,7 +27,17 @@ correlation of the input with the output gradient.
 Dense layers run on a channel-contracting engine (the input gathered block
 by block into a bounded column matrix, then one matrix product per group);
 layers with one input channel per group (depthwise) on a plane-by-plane
-engine, each channel correlated with its own kernel.  Any array-API array goes in
+engine, each channel correlated with its own kernel.  Dense 3x3 layers with
+stride and dilation 1 and at least 16 channels per group (forward layers,
+and the stride-1 transposed layers and input gradients that equal them) run
+on Winograd's F(2x2, 3x3) algorithm when a cost model says it is faster:
+2.25x fewer multiplications, the same result up to rounding.  Its rounding
+error is bounded by the magnitudes in each output's 4x4 input tile rather
+than its 3x3 window (``fastconv/_engines/winograd.py`` states the bound the
+tests check).  A NaN or infinity makes fastconv redo the layer by direct
+summation, so they reach exactly the outputs they reach in torch.  Set
+``FASTCONV_WINOGRAD=0`` (read when fastconv is imported) for direct
+summation everywhere.  Any array-API array goes in
 (torch tensors that require grad are refused: pass ``.detach()``) and the
 result comes back as the caller's kind of array.
 
@@ -37,7 +47,9 @@ single-threaded call of the BLAS NumPy is linked against (for the duration
 of a call, NumPy's OpenBLAS is set to one thread, then restored).  Each
 output element is therefore computed by one thread in a fixed order, and
 results are bitwise identical at any thread count; the tests check this at
-1 and 2 fastconv threads and 1 and 2 ``OPENBLAS_NUM_THREADS``.  Where the
+1 and 2 fastconv threads and 1 and 2 ``OPENBLAS_NUM_THREADS``, for each
+engine.  The engines keep their scratch memory from one call to the next,
+up to 64 MiB per calling thread, freed when the thread ends.  Where the
 BLAS is not an OpenBLAS fastconv can reach (another BLAS, not Linux), the
 blocks run one after the other with that BLAS's own threads, and identical
 bits then depend on that library.

@@ -336,3 +336,16 @@ def test_scratch_is_reused_per_thread_and_bounded(monkeypatch):
     assert big.shape == (10_000,) and _scratch.kept_bytes() == kept
     small = _scratch.empty("test.small", (100,), np.float32)  # within it: kept
     assert _scratch.kept_bytes() > kept and _scratch.empty("test.small", (10,), np.float32).ctypes.data == small.ctypes.data
+
+
+def test_environment_setting_is_read_at_import():
+    import os
+    import subprocess
+    import sys
+
+    code = "from fastconv import _config; print(_config.WINOGRAD, _config.info()['winograd (3x3 CNN layers)'])"
+    for value, want in (("0", "False off (FASTCONV_WINOGRAD=0)"), ("1", "True on")):
+        env = dict(os.environ, FASTCONV_WINOGRAD=value)
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
+                                check=True)
+        assert result.stdout.strip() == want
