@@ -471,28 +471,28 @@ def to_nchw(yt, y, r_lo, r_hi):
                 dst[w] = yt[n, h, w, c]
 
 
-@_jit.inline
+@_jit.serial
 def _pp(dst, a, b, c, d):
     """``dst = (a + b) + (c + d)`` elementwise."""
     for i in range(dst.shape[0]):
         dst[i] = (a[i] + b[i]) + (c[i] + d[i])
 
 
-@_jit.inline
+@_jit.serial
 def _pm(dst, a, b, c, d):
     """``dst = (a - b) + (c - d)`` elementwise."""
     for i in range(dst.shape[0]):
         dst[i] = (a[i] - b[i]) + (c[i] - d[i])
 
 
-@_jit.inline
+@_jit.serial
 def _mp(dst, a, b, c, d):
     """``dst = (a + b) - (c + d)`` elementwise."""
     for i in range(dst.shape[0]):
         dst[i] = (a[i] + b[i]) - (c[i] + d[i])
 
 
-@_jit.inline
+@_jit.serial
 def _mm(dst, a, b, c, d):
     """``dst = (a - b) - (c - d)`` elementwise."""
     for i in range(dst.shape[0]):
@@ -556,21 +556,21 @@ def transform_input_nhwc(xt, V, t_lo, t_hi, TH, TW, ph, pw, bh, bw, zero):
         _mm(V[15, k0:k1], d11, d13, d31, d33)
 
 
-@_jit.inline
+@_jit.serial
 def _add3(dst, a, b, c):
     """``dst = (a + b) + c`` elementwise (over ``a``'s length)."""
     for i in range(a.shape[0]):
         dst[i] = (a[i] + b[i]) + c[i]
 
 
-@_jit.inline
+@_jit.serial
 def _sub3(dst, a, b, c):
     """``dst = (a - b) - c`` elementwise (over ``a``'s length)."""
     for i in range(a.shape[0]):
         dst[i] = (a[i] - b[i]) - c[i]
 
 
-@_jit.inline
+@_jit.serial
 def _add3_out(dst, a, b, c):
     """``dst = (a + b) + c`` elementwise; returns 0 if every result is finite."""
     bad = 0
@@ -581,7 +581,7 @@ def _add3_out(dst, a, b, c):
     return bad
 
 
-@_jit.inline
+@_jit.serial
 def _sub3_out(dst, a, b, c):
     """``dst = (a - b) - c`` elementwise; returns 0 if every result is finite."""
     bad = 0
