@@ -32,13 +32,17 @@ Two layouts, chosen from the shape:
   channels, transforms them into a channels-last output, which is copied
   back to NCHW at the end.
 
-Both layouts add the same terms in the same order.  Work is cut from the
-problem shape only, never from the thread count, and every output element is
-computed by one worker in a fixed order: results are bitwise identical at any
-thread count.  Memory beyond input, output and weight: the transformed weight
-(16/9 of the weight), workspace blocks of :data:`WORKSPACE_BYTES` per worker,
-and in the few-tiles layout the channels-last copies of input and output and
-the transformed tiles (at most :data:`SHARED_BYTES`).
+The transforms of both layouts round in the same order; the products are
+different BLAS calls, so the two layouts may differ in the last bits.  Which
+layout runs, and how the work is cut, depends on the problem shape only,
+never on the thread count, and every output element is computed by one
+worker in a fixed order: results are bitwise identical at any thread count.
+Memory beyond input, output and weight (kept between calls, see
+:mod:`._scratch`): in the many-tiles layout the transformed weight (16/9 of
+the weight) and two blocks of :data:`WORKSPACE_BYTES` per worker; in the
+few-tiles layout the channels-last copies of input and output, the
+transformed tiles (at most :data:`SHARED_BYTES`), and per worker the
+transformed weight and products of :data:`_CHANNEL_STEP` output channels.
 
 Rounding: the transforms add and subtract the 16 inputs of a tile before the
 products, so the error of an output is bounded by the magnitudes of its
