@@ -349,3 +349,27 @@ def test_environment_setting_is_read_at_import():
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
                                 check=True)
         assert result.stdout.strip() == want
+
+
+@pytest.mark.parametrize("shape", [(2, 32, 64, 32), (4, 64, 6, 64)])  # blocks, channels-last
+def test_concurrent_calls_from_many_threads(shape):
+    # Each calling thread has its own scratch; the workers' pool is shared.
+    N, C, H, O = shape
+    rng = np.random.default_rng(13)
+    inputs = [rng.standard_normal((N, C, H, H)).astype(np.float32) for _ in range(4)]
+    w = rng.standard_normal((O, C, 3, 3)).astype(np.float32)
+    want = [nn.conv2d(x, w, padding=1).tobytes() for x in inputs]
+    failures = []
+
+    def worker(k):
+        for i in range(6):
+            j = (k + i) % len(inputs)
+            if nn.conv2d(inputs[j], w, padding=1).tobytes() != want[j]:
+                failures.append((k, i))
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures
