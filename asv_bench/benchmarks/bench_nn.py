@@ -3,7 +3,10 @@
 Layers (``layer``): ``dense3x3`` (64 -> 64 channels, 3 x 3, padding 1),
 ``depthwise3x3`` (256 channels, groups = 256) and ``pointwise1x1``
 (64 -> 256 channels), on ``size x size`` feature maps; then a stride-2
-transposed convolution and the two gradients of the dense layer.  The anchor
+transposed convolution and the two gradients of the dense layer.  Separately,
+``NNResNet3x3`` times the dense 3 x 3 layers of a ResNet at batch 8 (64 to
+512 channels on 56 x 56 down to 7 x 7 maps), the layers fastconv computes by
+Winograd's algorithm, anchored on torch in the same way.  The anchor
 is torch itself, on contiguous NCHW tensors and, for ``conv2d``, also in
 torch's faster channels-last layout.  Commits without ``fastconv.nn`` skip
 the fastconv classes.
@@ -46,6 +49,17 @@ def _grads(dtype, size):
     x, w, kwargs = _layer("dense3x3", dtype, size)
     grad_out = random((1, w.shape[0], size, size), dtype, 2)
     return x, w, grad_out, kwargs
+
+
+# ResNet's dense 3 x 3 layers, batch 8: channels -> (map size).
+RESNET = {64: 56, 128: 28, 256: 14, 512: 7}
+
+
+def _resnet(channels, dtype):
+    size = RESNET[channels]
+    x = random((8, channels, size, size), dtype)
+    w = random((channels, channels, 3, 3), dtype, 1)
+    return x, w
 
 
 def _require_nn():
@@ -122,6 +136,26 @@ class NNConv2DGrad:
         self.call()
 
 
+class NNResNet3x3:
+    """``fastconv.nn.conv2d(input, weight, padding=1)`` on ResNet's dense 3 x 3 layers, batch 8."""
+
+    params = [list(RESNET), ["float32"]]
+    param_names = ["channels", "dtype"]
+
+    def setup_cache(self):
+        if nn is not None:
+            x, w = _resnet(64, "float32")
+            nn.conv2d(x[:1], w, padding=1)
+
+    def setup(self, channels, dtype):
+        self.nn = _require_nn()
+        self.x, self.w = _resnet(channels, dtype)
+        warm(self.nn.conv2d, self.x, self.w, padding=1)
+
+    def time_conv2d(self, channels, dtype):
+        self.nn.conv2d(self.x, self.w, padding=1)
+
+
 # --- anchors ---------------------------------------------------------------------------
 
 
@@ -188,3 +222,21 @@ class NNConv2DGradTorch(Anchor):
     def time_grad(self, grad, dtype, size):
         with torch.no_grad():
             self.call()
+
+
+class NNResNet3x3Torch(Anchor):
+    """``torch.nn.functional.conv2d`` on the same layers (NCHW, as the issue's target compares)."""
+
+    params = NNResNet3x3.params
+    param_names = NNResNet3x3.param_names
+
+    def setup(self, channels, dtype):
+        require(torch, "torch")
+        set_anchor_threads()
+        x, w = _resnet(channels, dtype)
+        self.x, self.w = torch_tensor(x), torch_tensor(w)
+        self.time_conv2d(channels, dtype)
+
+    def time_conv2d(self, channels, dtype):
+        with torch.no_grad():
+            torch.nn.functional.conv2d(self.x, self.w, padding=1)
