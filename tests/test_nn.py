@@ -544,3 +544,27 @@ def test_concurrent_calls_from_a_thread_pool():
         assert np.array_equal(a, b)
     if controls:
         assert controls[0]() == before
+
+
+@pytest.mark.parametrize("mode", list(_MODES))
+@pytest.mark.parametrize("stride, dilation, padding", [(2, 1, 3), (3, 1, 2), (2, 2, 4), ((2, 3), (1, 2), (1, 5))])
+def test_strided_rows_gathered_by_column_phase(mode, stride, dilation, padding):
+    # Images with at least 1024 output pixels are gathered one at a time, and
+    # then strided rows are copied from the input split by column phase.
+    rng = np.random.default_rng(14)
+    x = rng.standard_normal((2, 3, 100, 110))
+    w = rng.standard_normal((5, 3, 7, 5))
+    s = (stride, stride) if isinstance(stride, int) else stride
+    d = (dilation, dilation) if isinstance(dilation, int) else dilation
+    p = (padding, padding) if isinstance(padding, int) else padding
+    got = nn.conv2d(x, w, stride=stride, padding=padding, dilation=dilation, padding_mode=mode)
+    assert got.shape[2] * got.shape[3] >= 1024
+    args = (s, p, p, d, 1, mode)
+    _assert_close(got, ref_conv(x, w, None, *args), ref_conv(np.abs(x), np.abs(w), None, *args), 3 * 35, np.float64)
+    go = rng.standard_normal(got.shape)
+    gw = nn.conv2d_weight_grad(x, w.shape, go, stride=stride, padding=padding, dilation=dilation)
+    if torch is not None:
+        want = torch.nn.grad.conv2d_weight(torch.from_numpy(x), w.shape, torch.from_numpy(go), stride=s, padding=p,
+                                           dilation=d).numpy() if mode == "zeros" else None
+        if want is not None:
+            np.testing.assert_allclose(gw, want, rtol=1e-10, atol=1e-9)
