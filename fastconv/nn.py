@@ -512,8 +512,12 @@ _CONV_DOC = r"""{nd}-D convolution layer (a cross-correlation), as :func:`torch.
     with ``g(o) = o // (C_out / G)`` and :math:`\tilde{{x}}` the input extended
     by `padding_mode`.  Dense layers gather the input block by block into a
     column matrix of bounded size and multiply it by the weight with the BLAS
-    NumPy uses; depthwise layers (one input channel per group) are computed
-    plane by plane, each from a padded copy in a per-thread buffer.  float16 is computed in float32 and rounded once.
+    NumPy uses (large dense 3x3 stride-1 layers use Winograd's algorithm
+    instead: the same result up to rounding, see :mod:`fastconv.nn`);
+    depthwise layers (one input channel per group) are computed plane by
+    plane, each from a padded copy in a per-thread buffer (a 3x3 'same' layer
+    with zero padding reads its planes in place).  float16 is computed in
+    float32 and rounded once.
 
     Examples
     --------

@@ -568,3 +568,24 @@ def test_strided_rows_gathered_by_column_phase(mode, stride, dilation, padding):
                                            dilation=d).numpy() if mode == "zeros" else None
         if want is not None:
             np.testing.assert_allclose(gw, want, rtol=1e-10, atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 1), (1, 6), (5, 1), (2, 2), (7, 9), (56, 56)])
+@pytest.mark.parametrize("mult", [1, 2])
+def test_depthwise_same_3x3_zero_padding_reads_planes_in_place(dtype, shape, mult):
+    rng = np.random.default_rng(15)
+    C = 5
+    x = rng.standard_normal((2, C) + shape).astype(dtype)
+    w = rng.standard_normal((C * mult, 1, 3, 3)).astype(dtype)
+    b = rng.standard_normal(C * mult).astype(dtype)
+    got = nn.conv2d(x, w, b, padding=1, groups=C)
+    args = ((1, 1), (1, 1), (1, 1), (1, 1), C)
+    _assert_close(got, ref_conv(x, w, b, *args), ref_conv(np.abs(x), np.abs(w), np.abs(b), *args), 10, dtype)
+    # NaN and inf reach exactly the outputs whose window holds them.
+    x[0, 1, 0, -1] = np.nan
+    x[1, 2, shape[0] // 2, 0] = np.inf
+    got = nn.conv2d(x, w, padding=1, groups=C)
+    want = ref_conv(x, w, None, *args)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(want))

@@ -12,7 +12,10 @@ per-row bookkeeping when planes are small (56 x 56, say).  Here a task is a
 whole plane: its padded copy is built once in a per-thread scratch buffer
 (every border rule applied there, so the inner loops have no branches), then
 every kernel tap is added to each output row by a contiguous loop over its
-columns that LLVM vectorises.
+columns that LLVM vectorises.  The most common layer, 3x3 'same' with zero
+padding and stride 1, reads its planes in place instead (:func:`_same3x3`):
+the copy cost as much as the filter (2048 planes of 56 x 56: 5.6 ms with the
+copy, 2.1 ms without, against a 1.8 ms copy floor).
 
 Layout contract (enforced by :mod:`fastconv._execute`): ``x`` ``(N, C, D, H,
 W)`` C-contiguous read-only; ``w`` ``(Cout, KD, KH, KW)`` C-contiguous
@@ -30,6 +33,7 @@ import numpy as np
 from numba import prange
 
 from . import _jit
+from .borders import ZERO
 from .channels import _map_index
 
 
@@ -134,6 +138,66 @@ def _plane(ob, pad, wo, stride, dilation):
                                 orow[j] += wv * seg[j * s2]
 
 
+@_jit.serial
+def _same3x3(ob, src, wo, zrow):
+    """``ob`` = the 3x3 correlation of the plane ``src`` with zero padding 1 ('same', stride 1): no padded copy.
+
+    Rows above and below the plane read the zero row ``zrow``; the first and
+    last column add the taps that fall outside as products with 0.  Every
+    output adds the same nine products in the same order as :func:`_plane`
+    on a zero-padded copy; in the first and last columns the compiler may
+    fuse other pairs into FMAs than in the vectorised loop, so those may
+    differ from it in the last bit (each output is still computed by one
+    task, the same way at any thread count).
+    """
+    H = src.shape[1]
+    W = src.shape[2]
+    w0 = wo[0, 0, 0]
+    w1 = wo[0, 0, 1]
+    w2 = wo[0, 0, 2]
+    w3 = wo[0, 1, 0]
+    w4 = wo[0, 1, 1]
+    w5 = wo[0, 1, 2]
+    w6 = wo[0, 2, 0]
+    w7 = wo[0, 2, 1]
+    w8 = wo[0, 2, 2]
+    z = zrow[0]
+    for oh in range(H):
+        orow = ob[0, oh]
+        a = src[0, oh - 1] if oh > 0 else zrow
+        b = src[0, oh]
+        c = src[0, oh + 1] if oh + 1 < H else zrow
+        for j in range(1, W - 1):
+            acc = w0 * a[j - 1]
+            acc += w1 * a[j]
+            acc += w2 * a[j + 1]
+            acc += w3 * b[j - 1]
+            acc += w4 * b[j]
+            acc += w5 * b[j + 1]
+            acc += w6 * c[j - 1]
+            acc += w7 * c[j]
+            acc += w8 * c[j + 1]
+            orow[j] = acc
+        # The first and last columns (one column: both at once).
+        for j in (0, W - 1):
+            am = a[j - 1] if j > 0 else z
+            bm = b[j - 1] if j > 0 else z
+            cm = c[j - 1] if j > 0 else z
+            ap = a[j + 1] if j + 1 < W else z
+            bp = b[j + 1] if j + 1 < W else z
+            cp = c[j + 1] if j + 1 < W else z
+            acc = w0 * am
+            acc += w1 * a[j]
+            acc += w2 * ap
+            acc += w3 * bm
+            acc += w4 * b[j]
+            acc += w5 * bp
+            acc += w6 * cm
+            acc += w7 * c[j]
+            acc += w8 * cp
+            orow[j] = acc
+
+
 @_jit.kernel
 def depthwise(x, w, out, stride, dilation, pad_lo, border, mult, nchunks):
     """Every output plane of a depthwise layer (see the module docstring)."""
@@ -147,7 +211,21 @@ def depthwise(x, w, out, stride, dilation, pad_lo, border, mult, nchunks):
     Wp = (Wo - 1) * stride[2] + (w.shape[3] - 1) * dilation[2] + 1
     ntasks = N * Cout
     nchunks = max(1, min(nchunks, ntasks))
+    # The common 'same' 3x3 layer with zero padding reads the planes in place.
+    same3 = (
+        Do == 1 and w.shape[1] == 1 and w.shape[2] == 3 and w.shape[3] == 3
+        and stride[1] == 1 and stride[2] == 1 and dilation[1] == 1 and dilation[2] == 1
+        and pad_lo[1] == 1 and pad_lo[2] == 1 and border[1] == ZERO and border[2] == ZERO
+        and Ho == x.shape[3] and Wo == x.shape[4] and x.shape[2] == 1
+    )
     for chunk in prange(nchunks):
+        if same3:
+            zrow = np.zeros(Wo, out.dtype)
+            for task in range(chunk * ntasks // nchunks, (chunk + 1) * ntasks // nchunks):
+                n = task // Cout
+                o = task % Cout
+                _same3x3(out[n, o], x[n, o // mult], w[o], zrow)
+            continue
         pad = np.empty((Dp, Hp, Wp), out.dtype)
         for task in range(chunk * ntasks // nchunks, (chunk + 1) * ntasks // nchunks):
             n = task // Cout
