@@ -143,7 +143,7 @@ def info() -> dict:
         "threading layer": _threading_layer(),
         "kernel cache": "on" if CACHE else "off (FASTCONV_CACHE=0)",
         "cache location": _cache_location(),
-        "winograd (3x3 CNN layers)": "on" if WINOGRAD else "off (FASTCONV_WINOGRAD=0)",
+        "winograd": "on (dense 3x3 CNN layers)" if WINOGRAD else "off (FASTCONV_WINOGRAD=0)",
     }
     return facts
 
