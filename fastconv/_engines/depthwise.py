@@ -69,6 +69,13 @@ def _fill(pad, src, p_lo, border):
                 row[j] = s[m] if m >= 0 else 0
 
 
+@_jit.inline
+def _taps3x3(wo):
+    """The nine taps of a 3x3 kernel ``wo[0]``, row by row."""
+    return (wo[0, 0, 0], wo[0, 0, 1], wo[0, 0, 2], wo[0, 1, 0], wo[0, 1, 1], wo[0, 1, 2], wo[0, 2, 0], wo[0, 2, 1],
+            wo[0, 2, 2])
+
+
 @_jit.serial
 def _plane(ob, pad, wo, stride, dilation):
     """``ob`` = the valid correlation of the padded plane ``pad`` with the kernel ``wo``."""
@@ -80,15 +87,7 @@ def _plane(ob, pad, wo, stride, dilation):
         # The common 3x3 layer: all nine taps in one pass over each output row
         # (one load and store of the output per nine multiply-adds), added in
         # the order of the general loop below, so the bits are the same.
-        w0 = wo[0, 0, 0]
-        w1 = wo[0, 0, 1]
-        w2 = wo[0, 0, 2]
-        w3 = wo[0, 1, 0]
-        w4 = wo[0, 1, 1]
-        w5 = wo[0, 1, 2]
-        w6 = wo[0, 2, 0]
-        w7 = wo[0, 2, 1]
-        w8 = wo[0, 2, 2]
+        w0, w1, w2, w3, w4, w5, w6, w7, w8 = _taps3x3(wo)
         d1 = dilation[1]
         for od in range(Do):
             plane = pad[od * stride[0]]
@@ -152,15 +151,7 @@ def _same3x3(ob, src, wo, zrow):
     """
     H = src.shape[1]
     W = src.shape[2]
-    w0 = wo[0, 0, 0]
-    w1 = wo[0, 0, 1]
-    w2 = wo[0, 0, 2]
-    w3 = wo[0, 1, 0]
-    w4 = wo[0, 1, 1]
-    w5 = wo[0, 1, 2]
-    w6 = wo[0, 2, 0]
-    w7 = wo[0, 2, 1]
-    w8 = wo[0, 2, 2]
+    w0, w1, w2, w3, w4, w5, w6, w7, w8 = _taps3x3(wo)
     z = zrow[0]
     for oh in range(H):
         orow = ob[0, oh]

@@ -414,7 +414,8 @@ def _forward_nhwc(x4, w4, out4, TH, TW, pads, threads) -> bool:
     V = _flat_planes("winograd.V", 1, T * C, x4.dtype)[0]
     zero = np.zeros(C, x4.dtype)
     parts = max(1, min(threads, N * H))
-    _blas.run(range(parts), lambda k, worker: to_nhwc(x4, xt, k * N * H // parts, (k + 1) * N * H // parts),
+    x_last = x4.transpose(0, 2, 3, 1)
+    _blas.run(range(parts), lambda k, worker: copy_rows(x_last, xt, k * N * H // parts, (k + 1) * N * H // parts),
               parts)
     tparts = max(1, min(threads, T))
     _blas.run(range(tparts), lambda k, worker: transform_input_nhwc(
@@ -439,40 +440,27 @@ def _forward_nhwc(x4, w4, out4, TH, TW, pads, threads) -> bool:
 
     nonfinite = []
     _blas.run(tasks, part, workers)
-    parts = max(1, min(threads, N * Ho))
-    _blas.run(range(parts), lambda k, worker: to_nchw(yt, out4, k * N * Ho // parts, (k + 1) * N * Ho // parts),
-              parts)
+    y_first = yt.transpose(0, 3, 1, 2)
+    parts = max(1, min(threads, N * Cout))
+    _blas.run(range(parts), lambda k, worker: copy_rows(y_first, out4, k * N * Cout // parts,
+                                                        (k + 1) * N * Cout // parts), parts)
     return not nonfinite
 
 
 @_jit.serial
-def to_nhwc(x, xt, r_lo, r_hi):
-    """``xt[n, h, w, c] = x[n, c, h, w]`` for the rows ``r = n * H + h`` in ``r_lo .. r_hi``."""
-    C = x.shape[1]
-    H = x.shape[2]
-    W = x.shape[3]
-    for r in range(r_lo, r_hi):
-        n = r // H
-        h = r % H
-        for w in range(W):
-            dst = xt[n, h, w]
-            for c in range(C):
-                dst[c] = x[n, c, h, w]
+def copy_rows(src, dst, r_lo, r_hi):
+    """``dst[n, a] = src[n, a]`` for the rows ``r = n * A + a`` in ``r_lo .. r_hi`` (``dst`` C-contiguous).
 
-
-@_jit.serial
-def to_nchw(yt, y, r_lo, r_hi):
-    """``y[n, c, h, w] = yt[n, h, w, c]`` for the rows ``r = n * H + h`` in ``r_lo .. r_hi``."""
-    C = y.shape[1]
-    H = y.shape[2]
-    W = y.shape[3]
+    With ``src`` a transposed view this is the copy to channels-last and back.
+    """
+    A = dst.shape[1]
     for r in range(r_lo, r_hi):
-        n = r // H
-        h = r % H
-        for c in range(C):
-            dst = y[n, c, h]
-            for w in range(W):
-                dst[w] = yt[n, h, w, c]
+        n = r // A
+        a = r % A
+        for b in range(dst.shape[2]):
+            out = dst[n, a, b]
+            for c in range(dst.shape[3]):
+                out[c] = src[n, a, b, c]
 
 
 @_jit.serial
