@@ -29,11 +29,7 @@ WINOGRAD = _flag("FASTCONV_WINOGRAD", True)
 
 
 def user_cache_dir() -> str:
-    """fastconv's per-user cache folder (``FASTCONV_WINOGRAD``
-    ``0`` makes CNN layers use direct summation (im2col + BLAS) instead of
-    Winograd's algorithm for 3x3 stride-1 layers (default ``1``); see
-    :mod:`fastconv.nn`.
-``FASTCONV_CACHE_DIR`` overrides it); not created here."""
+    """fastconv's per-user cache folder (``FASTCONV_CACHE_DIR`` overrides it); not created here."""
     folder = os.environ.get("FASTCONV_CACHE_DIR")
     if folder:
         return folder
