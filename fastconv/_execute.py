@@ -343,15 +343,10 @@ def _winograd_transposed(plan) -> bool:
     from ._engines import winograd
 
     nd = len(plan.in_shape)
-    ones = (1,) * nd
-    return (
-        nd == 2
-        and plan.upsample == ones
-        and plan.stride == ones
-        and plan.dilation == ones
-        and plan.kernel_shape == (3, 3)
-        and winograd.pays(plan.groups, plan.in_channels, plan.out_channels, plan.batch, plan.out_shape)
-    )
+    if nd != 2 or plan.upsample != (1,) * nd:
+        return False
+    geometry = _geometry(plan, plan.in_shape, (0,) * nd, 3 - nd)
+    return winograd.applies(geometry, plan.groups, plan.in_channels, plan.out_channels, plan.batch)
 
 
 def _run_transposed(plan, x: np.ndarray, w: np.ndarray) -> np.ndarray:
