@@ -199,22 +199,19 @@ def transform_weight(w, U, o_lo, o_hi, u_lo):
             r21 = r11 - w[o, c, 1, 1]
             r22 = r12 - w[o, c, 1, 2]
             # ... times G^T along each row.
-            U[0, u, c] = r00
-            U[1, u, c] = 0.5 * (r00 + r01 + r02)
-            U[2, u, c] = 0.5 * (r00 - r01 + r02)
-            U[3, u, c] = r02
-            U[4, u, c] = r10
-            U[5, u, c] = 0.5 * (r10 + r11 + r12)
-            U[6, u, c] = 0.5 * (r10 - r11 + r12)
-            U[7, u, c] = r12
-            U[8, u, c] = r20
-            U[9, u, c] = 0.5 * (r20 + r21 + r22)
-            U[10, u, c] = 0.5 * (r20 - r21 + r22)
-            U[11, u, c] = r22
-            U[12, u, c] = r30
-            U[13, u, c] = 0.5 * (r30 + r31 + r32)
-            U[14, u, c] = 0.5 * (r30 - r31 + r32)
-            U[15, u, c] = r32
+            _times_gt(U, 0, u, c, r00, r01, r02)
+            _times_gt(U, 4, u, c, r10, r11, r12)
+            _times_gt(U, 8, u, c, r20, r21, r22)
+            _times_gt(U, 12, u, c, r30, r31, r32)
+
+
+@_jit.inline
+def _times_gt(U, xi, u, c, a0, a1, a2):
+    """``U[xi .. xi + 3, u, c]`` = the row ``(a0, a1, a2)`` times ``G^T``."""
+    U[xi, u, c] = a0
+    U[xi + 1, u, c] = 0.5 * (a0 + a1 + a2)
+    U[xi + 2, u, c] = 0.5 * (a0 - a1 + a2)
+    U[xi + 3, u, c] = a2
 
 
 # --- many tiles: NCHW blocks of tile rows --------------------------------------------------------
