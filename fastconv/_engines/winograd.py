@@ -319,17 +319,17 @@ def transform_input(x, V, q0, q1, TH, TW, ph, pw, bh, bw, buf):
 
 
 @_jit.inline
-def _tile_out(m0, m1, m2, m3, m4, m5, m6, m7, m8, m9, m10, m11, m12, m13, m14, m15, k):
-    """``A^T m A`` of tile ``k``: its outputs ``(0, 0), (0, 1), (1, 0), (1, 1)``."""
+def _tile_out(m, k):
+    """``A^T m A`` of tile ``k`` (``m`` the 16 rows of products): its outputs ``(0, 0), (0, 1), (1, 0), (1, 1)``."""
     # A^T down the columns ...
-    s0 = m0[k] + m4[k] + m8[k]
-    s1 = m1[k] + m5[k] + m9[k]
-    s2 = m2[k] + m6[k] + m10[k]
-    s3 = m3[k] + m7[k] + m11[k]
-    t0 = m4[k] - m8[k] - m12[k]
-    t1 = m5[k] - m9[k] - m13[k]
-    t2 = m6[k] - m10[k] - m14[k]
-    t3 = m7[k] - m11[k] - m15[k]
+    s0 = m[0][k] + m[4][k] + m[8][k]
+    s1 = m[1][k] + m[5][k] + m[9][k]
+    s2 = m[2][k] + m[6][k] + m[10][k]
+    s3 = m[3][k] + m[7][k] + m[11][k]
+    t0 = m[4][k] - m[8][k] - m[12][k]
+    t1 = m[5][k] - m[9][k] - m[13][k]
+    t2 = m[6][k] - m[10][k] - m[14][k]
+    t3 = m[7][k] - m[11][k] - m[15][k]
     # ... then A along the rows.
     return s0 + s1 + s2, s1 - s2 - s3, t0 + t1 + t2, t1 - t2 - t3
 
@@ -351,43 +351,30 @@ def transform_output(M, out, q0, q1, TH, TW):
             n = q // TH
             ty = q % TH
             base = (q - q0) * TW
-            m0 = M[0, o, base:base + TW]
-            m1 = M[1, o, base:base + TW]
-            m2 = M[2, o, base:base + TW]
-            m3 = M[3, o, base:base + TW]
-            m4 = M[4, o, base:base + TW]
-            m5 = M[5, o, base:base + TW]
-            m6 = M[6, o, base:base + TW]
-            m7 = M[7, o, base:base + TW]
-            m8 = M[8, o, base:base + TW]
-            m9 = M[9, o, base:base + TW]
-            m10 = M[10, o, base:base + TW]
-            m11 = M[11, o, base:base + TW]
-            m12 = M[12, o, base:base + TW]
-            m13 = M[13, o, base:base + TW]
-            m14 = M[14, o, base:base + TW]
-            m15 = M[15, o, base:base + TW]
+            m = (M[0, o, base:base + TW], M[1, o, base:base + TW], M[2, o, base:base + TW],
+                 M[3, o, base:base + TW], M[4, o, base:base + TW], M[5, o, base:base + TW],
+                 M[6, o, base:base + TW], M[7, o, base:base + TW], M[8, o, base:base + TW],
+                 M[9, o, base:base + TW], M[10, o, base:base + TW], M[11, o, base:base + TW],
+                 M[12, o, base:base + TW], M[13, o, base:base + TW], M[14, o, base:base + TW],
+                 M[15, o, base:base + TW])
             y0 = out[n, o, 2 * ty]
             if 2 * ty + 1 < Ho:
                 y1 = out[n, o, 2 * ty + 1]
                 for k in range(full):
-                    p00, p01, p10, p11 = _tile_out(m0, m1, m2, m3, m4, m5, m6, m7, m8, m9, m10, m11, m12, m13,
-                                                   m14, m15, k)
+                    p00, p01, p10, p11 = _tile_out(m, k)
                     y0[2 * k] = p00
                     y0[2 * k + 1] = p01
                     y1[2 * k] = p10
                     y1[2 * k + 1] = p11
                     bad |= ((p00 - p00) + (p01 - p01)) + ((p10 - p10) + (p11 - p11)) != 0
                 if full < TW:
-                    p00, p01, p10, p11 = _tile_out(m0, m1, m2, m3, m4, m5, m6, m7, m8, m9, m10, m11, m12, m13,
-                                                   m14, m15, full)
+                    p00, p01, p10, p11 = _tile_out(m, full)
                     y0[2 * full] = p00
                     y1[2 * full] = p10
                     bad |= (p00 - p00) + (p10 - p10) != 0
             else:
                 for k in range(TW):
-                    p00, p01, p10, p11 = _tile_out(m0, m1, m2, m3, m4, m5, m6, m7, m8, m9, m10, m11, m12, m13,
-                                                   m14, m15, k)
+                    p00, p01, p10, p11 = _tile_out(m, k)
                     y0[2 * k] = p00
                     bad |= p00 - p00 != 0
                     if k < full:
@@ -547,23 +534,9 @@ def transform_input_nhwc(xt, V, t_lo, t_hi, TH, TW, ph, pw, bh, bw, zero):
 
 @_jit.serial
 def _add3(dst, a, b, c):
-    """``dst = (a + b) + c`` elementwise (over ``a``'s length)."""
-    for i in range(a.shape[0]):
-        dst[i] = (a[i] + b[i]) + c[i]
-
-
-@_jit.serial
-def _sub3(dst, a, b, c):
-    """``dst = (a - b) - c`` elementwise (over ``a``'s length)."""
-    for i in range(a.shape[0]):
-        dst[i] = (a[i] - b[i]) - c[i]
-
-
-@_jit.serial
-def _add3_out(dst, a, b, c):
-    """``dst = (a + b) + c`` elementwise; returns 0 if every result is finite."""
+    """``dst = (a + b) + c`` elementwise (over ``a``'s length); returns 0 if every result is finite."""
     bad = 0
-    for i in range(dst.shape[0]):
+    for i in range(a.shape[0]):
         v = (a[i] + b[i]) + c[i]
         dst[i] = v
         bad |= v - v != 0
@@ -571,10 +544,10 @@ def _add3_out(dst, a, b, c):
 
 
 @_jit.serial
-def _sub3_out(dst, a, b, c):
-    """``dst = (a - b) - c`` elementwise; returns 0 if every result is finite."""
+def _sub3(dst, a, b, c):
+    """``dst = (a - b) - c`` elementwise (over ``a``'s length); returns 0 if every result is finite."""
     bad = 0
-    for i in range(dst.shape[0]):
+    for i in range(a.shape[0]):
         v = (a[i] - b[i]) - c[i]
         dst[i] = v
         bad |= v - v != 0
@@ -598,7 +571,8 @@ def transform_output_nhwc(M, yt, t_lo, t_hi, TH, TW, S, o_lo, O):
         tx = t % TW
         k0 = (t - t_lo) * O
         k1 = k0 + O
-        # A^T down the columns: S[j] = m0j + m1j + m2j, S[4 + j] = m1j - m2j - m3j.
+        # A^T down the columns: S[j] = m0j + m1j + m2j, S[4 + j] = m1j - m2j - m3j
+        # (their finiteness flags are not needed: the outputs below inherit a NaN or inf).
         for j in range(4):
             _add3(S[j], M[j, k0:k1], M[4 + j, k0:k1], M[8 + j, k0:k1])
             _sub3(S[4 + j], M[4 + j, k0:k1], M[8 + j, k0:k1], M[12 + j, k0:k1])
@@ -609,9 +583,9 @@ def transform_output_nhwc(M, yt, t_lo, t_hi, TH, TW, S, o_lo, O):
                 s0 = S[4 * a, :O]
                 s1 = S[4 * a + 1, :O]
                 s2 = S[4 * a + 2, :O]
-                bad |= _add3_out(yt[n, y + a, x, o_lo:o_lo + O], s0, s1, s2)
+                bad |= _add3(yt[n, y + a, x, o_lo:o_lo + O], s0, s1, s2)
                 if x + 1 < Wo:
-                    bad |= _sub3_out(yt[n, y + a, x + 1, o_lo:o_lo + O], s1, s2, S[4 * a + 3, :O])
+                    bad |= _sub3(yt[n, y + a, x + 1, o_lo:o_lo + O], s1, s2, S[4 * a + 3, :O])
     return bad == 0
 
 
