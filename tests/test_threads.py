@@ -75,3 +75,106 @@ def test_forked_worker_processes_compute_and_do_not_hang(rng):
     for conv, corr in results:
         np.testing.assert_array_equal(conv, expected[0])
         np.testing.assert_array_equal(corr, expected[1])
+
+
+def _forked_conv2d(queue, x, w):
+    queue.put(fastconv.nn.conv2d(x, w, padding=1))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs the 'fork' start method")
+@pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_forked_child_gets_its_own_pool_threads(rng):
+    # The parent's CNN call starts fastconv's pool threads; a forked child
+    # has none of them, and must start its own rather than wait forever on
+    # work queued to threads that do not exist there.
+    from fastconv._engines import _threads
+
+    x = rng.standard_normal((4, 16, 20, 20)).astype(np.float32)
+    w = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
+    with _threaded(2):
+        expected = fastconv.nn.conv2d(x, w, padding=1)
+        assert _threads._pool is not None
+        ctx = multiprocessing.get_context("fork")
+        queue = ctx.Queue()
+        proc = ctx.Process(target=_forked_conv2d, args=(queue, x, w))
+        proc.start()
+        got = queue.get(timeout=120)
+        proc.join(60)
+    assert proc.exitcode == 0
+    np.testing.assert_array_equal(got, expected)
+
+
+class _threaded:
+    """Run the body with ``n`` fastconv threads (at most the machine's)."""
+
+    def __init__(self, n):
+        self.n = min(n, int(os.environ.get("NUMBA_NUM_THREADS", os.cpu_count() or 1)))
+
+    def __enter__(self):
+        self.before = fastconv.get_num_threads()
+        fastconv.set_num_threads(max(1, self.n))
+
+    def __exit__(self, *exc):
+        fastconv.set_num_threads(self.before)
+
+
+def test_shares_cover_the_range_once_in_contiguous_runs():
+    from fastconv._engines import _threads
+
+    for count, threads in [(0, 2), (1, 4), (5, 2), (7, 3), (100, 8), (3, 1)]:
+        seen = []
+        lock = threading.Lock()
+
+        def work(share, lo, hi, seen=seen, lock=lock):
+            with lock:
+                seen.append((share, lo, hi, threading.get_ident()))
+
+        _threads.shares(count, threads, work)
+        seen.sort()
+        n = max(1, min(threads, count))
+        assert [s[0] for s in seen] == list(range(n))
+        assert [(lo, hi) for _, lo, hi, _ in seen] == [(k * count // n, (k + 1) * count // n) for k in range(n)]
+        assert seen[0][3] == threading.get_ident()  # the caller runs share 0
+
+
+def test_shares_raise_after_every_share_finished():
+    from fastconv._engines import _threads
+
+    done = []
+
+    def work(share, lo, hi):
+        time.sleep(0.05 * share)
+        done.append(share)
+        if share == 0:
+            raise ValueError("share 0 failed")
+
+    with pytest.raises(ValueError, match="share 0 failed"):
+        _threads.shares(3, 3, work)
+    assert sorted(done) == [0, 1, 2]
+
+    def late(share, lo, hi):
+        if share == 2:
+            raise KeyError("share 2")
+
+    with pytest.raises(KeyError):
+        _threads.shares(3, 3, late)
+
+
+def test_shares_nested_in_a_pool_thread_run_serially():
+    # Work that itself splits into shares, running in a pool thread, must
+    # not wait on pool threads that are all busy: it runs its shares itself.
+    from fastconv._engines import _threads
+
+    inner = []
+
+    def outer(share, lo, hi):
+        _threads.shares(4, 4, lambda s, a, b: inner.append((share, s, threading.get_ident())))
+
+    _threads.shares(2, 2, outer)
+    by_outer = {}
+    for share, s, ident in inner:
+        by_outer.setdefault(share, set()).add(ident)
+    assert sorted(s for _, s, _ in inner) == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert len(by_outer[1]) == 1  # the pool thread ran all four inner shares
+

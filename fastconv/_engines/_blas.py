@@ -20,8 +20,9 @@ from __future__ import annotations
 import ctypes
 import functools
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+
+from . import _threads
 
 _SYMBOLS = (
     ("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
@@ -33,8 +34,6 @@ _SYMBOLS = (
 _lock = threading.Lock()
 _depth = 0
 _saved = None
-_pool = None
-_pool_size = 0
 
 
 @functools.cache
@@ -89,33 +88,13 @@ def run(tasks, work, threads: int) -> None:
 
     ``worker`` (0 .. threads - 1) indexes per-worker scratch.  With one
     worker (or when the BLAS thread count cannot be set) tasks run in order
-    in the calling thread.
+    in the calling thread.  The workers are :mod:`._threads`' pool.
     """
-    global _pool, _pool_size
     tasks = list(tasks)
     with single_threaded() as alone:
-        if not alone:
-            threads = 1
-        threads = max(1, min(threads, len(tasks)))
-        if threads == 1:
-            for task in tasks:
-                work(task, 0)
-            return
-        with _lock:
-            if _pool is None or _pool_size < threads - 1:
-                _pool = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="fastconv")
-                _pool_size = threads - 1
-            pool = _pool
 
-        def runs(worker):
-            for task in tasks[worker * len(tasks) // threads:(worker + 1) * len(tasks) // threads]:
+        def runs(worker, lo, hi):
+            for task in tasks[lo:hi]:
                 work(task, worker)
 
-        # The calling thread takes the first run itself: one thread fewer to
-        # wake, and it finds its own recent data in its cache.
-        futures = [pool.submit(runs, k) for k in range(1, threads)]
-        try:
-            runs(0)
-        finally:
-            for future in futures:
-                future.result()
+        _threads.shares(len(tasks), threads if alone else 1, runs)

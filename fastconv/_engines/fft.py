@@ -101,11 +101,10 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+
+from ._threads import executor
 
 # Tiles per transform call: at least _GROUP_ROWS, since pocketfft computes
 # several transforms of one call side by side in SIMD registers (measured: 4
@@ -245,24 +244,9 @@ class _NumpyFFT:
         return np.fft.ifft(a, n=n, axis=-1)
 
 
-_POOL_LOCK = threading.Lock()
-_POOLS: dict = {}
-_POOLS_PID = [os.getpid()]
-
-
-def _pool(workers: int) -> ThreadPoolExecutor:
-    """The shared pool of ``workers`` threads (new ones in a forked child, whose
-    copies of the parent's pools have no threads behind them)."""
-    global _POOL_LOCK
-    if _POOLS_PID[0] != os.getpid():
-        _POOL_LOCK = threading.Lock()
-        _POOLS.clear()
-        _POOLS_PID[0] = os.getpid()
-    with _POOL_LOCK:
-        pool = _POOLS.get(workers)
-        if pool is None:
-            pool = _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="fastconv-fft")
-        return pool
+def _pool(workers: int):
+    """The shared pool of :mod:`._threads`, with at least ``workers`` threads."""
+    return executor(workers)
 
 
 def _threads() -> int:
