@@ -26,10 +26,6 @@ _SHORT_ROW = 64
 # general kernel is as fast and no kernel is compiled for the window.
 _FUSED_MIN_OUTPUTS = 4096
 
-# Direct calls with fewer multiply-adds (outputs x taps) than this run on one
-# thread: a parallel region costs a few microseconds to start.
-_PARALLEL_MIN_WORK = 1 << 14
-
 
 def _engine_layout(a: np.ndarray, order, batch_shape, dtype) -> np.ndarray:
     """``a`` transposed to ``order``, batch axes flattened to one, C-contiguous, ``dtype``."""
@@ -109,7 +105,7 @@ def run(plan: Plan, x: np.ndarray, w: np.ndarray, out: np.ndarray | None = None)
         return run(along, x, w, out)
     import numba
 
-    from ._engines import direct
+    from ._engines import _jit, direct
 
     order, batch_shape, w = _batch_order(plan, x, w)
     dtype = plan.compute_dtype
@@ -123,17 +119,26 @@ def run(plan: Plan, x: np.ndarray, w: np.ndarray, out: np.ndarray | None = None)
     target = out3 if out3 is not None else _output_buffer((nbatch, out_rows, out_cols), dtype, x3)
 
     threads = numba.get_num_threads()
-    taps = math.prod(plan.kernel_shape)
-    if nbatch * out_rows * out_cols * taps < _PARALLEL_MIN_WORK:
-        threads = 1
     col_block = out_cols if nbatch * out_rows >= 4 * threads else min(out_cols, _COL_BLOCK)
     i64 = lambda t: np.asarray(t, dtype=np.int64)  # noqa: E731
-    window = None
+    kernel = direct.correlate
     if plan.stride[-1] == 1 and plan.dilation[-1] == 1 and out_rows * out_cols >= _FUSED_MIN_OUTPUTS:
-        window = (math.prod(plan.kernel_shape[:-1]), plan.kernel_shape[-1])
-    direct.run(window, x3, w3, target, i64(plan.in_shape), i64(plan.out_shape), i64(plan.kernel_shape),
-               i64(plan.stride), i64(plan.dilation), i64(plan.pad_lo), i64(plan.border_codes),
-               dtype.type(plan.cval), max(col_block, 1), threads)
+        kernel = direct.for_window(math.prod(plan.kernel_shape[:-1]), plan.kernel_shape[-1])
+    _jit.launch(kernel)(
+        x3,
+        w3,
+        target,
+        i64(plan.in_shape),
+        i64(plan.out_shape),
+        i64(plan.kernel_shape),
+        i64(plan.stride),
+        i64(plan.dilation),
+        i64(plan.pad_lo),
+        i64(plan.border_codes),
+        dtype.type(plan.cval),
+        max(col_block, 1),
+        4 * threads,
+    )
 
     if out3 is not None:
         return out

@@ -197,21 +197,6 @@ def test_fused_windows_match_the_tap_passes_bitwise(rng, monkeypatch, kshape, dt
     assert_matches(fused, expected, x, w, border, -2, **geometry)
 
 
-def test_share_kernels_compile_once_per_window_and_dtype():
-    # The compiled share functions are kept per (fused window or None, dtype):
-    # a window without a fused kernel shares the general one, and asking
-    # again (or for an equal dtype) returns the same compiled function.
-    from fastconv._engines import direct
-
-    general = direct.share_kernel(None, np.float64)
-    assert direct.share_kernel((2, 11), np.dtype("float64")) is general
-    assert direct.share_kernel(None, np.dtype("<f8")) is general
-    assert (3, 3) in direct.FUSED_WINDOWS
-    fused = direct.share_kernel([3, 3], np.float64)
-    assert fused is not general and direct.share_kernel((3, 3), np.float64) is fused
-    assert direct.share_kernel(None, np.float32) is not general
-
-
 # Batch axes after the last convolved axis, with a kernel that does not vary
 # along them: the executor makes them convolved axes of kernel extent 1, so
 # the engine works along the input's own rows (fastconv._execute._long_rows).

@@ -178,10 +178,3 @@ def test_shares_nested_in_a_pool_thread_run_serially():
     assert sorted(s for _, s, _ in inner) == [0, 0, 1, 1, 2, 2, 3, 3]
     assert len(by_outer[1]) == 1  # the pool thread ran all four inner shares
 
-
-def test_compile_thread_returns_and_raises():
-    from fastconv._engines import _jit
-
-    assert _jit.in_fresh_thread(lambda: threading.current_thread().name) == "fastconv-compile"
-    with pytest.raises(ZeroDivisionError):
-        _jit.in_fresh_thread(lambda: 1 / 0)

@@ -27,7 +27,6 @@ so it has its own entry in the on-disk cache.
 from __future__ import annotations
 
 import os
-import threading
 import types
 
 import numba
@@ -45,48 +44,6 @@ def kernel(func):
 def serial(func):
     """Compile ``func`` as a serial kernel (called from a parallel driver or alone)."""
     return numba.njit(**_COMMON)(func)
-
-
-def share_kernel(func, signature):
-    """Compile ``func`` for one ``signature`` as a C function that parallel launchers call.
-
-    A parallel kernel that calls another jitted function links that
-    function's code into its own and compiles it again, twice (the parallel
-    region and its driver).  A launcher that receives this compiled function
-    as an *argument* calls it through its address instead (a Numba
-    first-class function), so the heavy code compiles once; the call costs
-    about 10 us more per launch.
-    """
-    if numba.config.DISABLE_JIT:
-        return func
-    return numba.cfunc(signature, cache=CACHE, error_model="numpy", fastmath={"contract"})(func)
-
-
-def in_fresh_thread(build):
-    """``build()`` run in a new thread; returns its result or raises its exception.
-
-    For compiles.  CPython 3.11 keeps its frames in 16 KiB chunks and unmaps a
-    chunk as soon as the call depth drops back below it, so a compile whose
-    deep recursion goes up and down across a chunk boundary maps and unmaps
-    one chunk hundreds of thousands of times: the direct engine's compile
-    took 14 s instead of 7.5 s when called a few frames deeper.  A new
-    thread starts the compile at the same shallow depth, whatever the caller's.
-    """
-    outcome = []
-
-    def run():
-        try:
-            outcome.append((True, build()))
-        except BaseException as error:  # noqa: BLE001 - re-raised in the caller
-            outcome.append((False, error))
-
-    thread = threading.Thread(target=run, name="fastconv-compile")
-    thread.start()
-    thread.join()
-    ok, value = outcome[0]
-    if not ok:
-        raise value
-    return value
 
 
 def inline(func):

@@ -47,15 +47,9 @@ sit beside one extended by mirroring: the extended input is
 ``a``.  An index outside a zero axis makes the tap 0; outside a constant axis
 (and no zero axis) it makes the tap ``cval``.
 
-Threads and determinism: the work is (batch, output row pair, column block)
-tasks, split into one contiguous run per thread, a *share*.
-:func:`correlate` computes one share.  It is compiled as a C function
-(:func:`share_kernel`) that the small parallel launcher :func:`_launch` calls
-through its address: a parallel kernel that called it directly would link
-its code in and compile it twice more (measured on a 2-core machine: the
-first float64 call compiled in 11-13 s that way, 8-10 s this way).  Each
-output element is summed by exactly one task in a fixed tap order, so
-results are bitwise identical at any thread count.
+Determinism: the parallel loop runs over (batch, output row, column block)
+tasks; each output element is summed by exactly one task in a fixed tap order,
+so results are bitwise identical at any thread count.
 """
 
 from __future__ import annotations
@@ -596,14 +590,9 @@ def _no_fused(oa, ob, pair, xb, rows, rows2, start, wb, init, init2, n):
 _FUSED = _no_fused
 
 
-def correlate(x, w, out, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border, cval, col_block,
-              share, nshares):
-    """Share ``share`` of ``nshares`` of the valid cross-correlation of ``x`` with ``w`` into ``out``.
-
-    (See the module docstring.)  The shares are contiguous runs of tasks;
-    :func:`run` runs them side by side, and together they fill ``out``.
-    Compiled per dtype by :func:`share_kernel`, never called from Python.
-    """
+@_jit.kernel
+def correlate(x, w, out, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border, cval, col_block, nchunks):
+    """Valid cross-correlation of ``x`` with ``w`` into ``out`` (see module docstring)."""
     B = out.shape[0]
     Ro = out.shape[1]
     Wo = out.shape[2]
@@ -630,85 +619,30 @@ def correlate(x, w, out, in_dims, out_dims, k_dims, stride, dilation, pad_lo, bo
         bcols = np.empty((0, KW), np.int64)
 
     # A task is a pair of consecutive output rows (or one, at the end) times a
-    # block of columns; this share runs a contiguous run of them.  Sharing
-    # changes nothing in the result: each task computes its own output
-    # elements in a fixed order.
+    # block of columns.
     npairs = (Ro + 1) // 2
     nblk = (Wo + col_block - 1) // col_block
     ntasks = B * npairs * nblk
-    rows = np.empty(KR, np.int64)
-    rows2 = np.empty(KR, np.int64)
-    tap_row = np.empty(KR * KW, np.int64)
-    tap_off = np.empty(KR * KW, np.int64)
-    tap_w = np.empty(KR * KW, w.dtype)
-    tap_w2 = np.empty(KR * KW, w.dtype)
-    zero = np.zeros(1, w.dtype)[0]
-    for task in range(share * ntasks // nshares, (share + 1) * ntasks // nshares):
-        blk = task % nblk
-        rp = task // nblk
-        ro = 2 * (rp % npairs)
-        c0 = blk * col_block
-        _task(x, w, out, rp // npairs, ro, ro + 1 < Ro, c0, min(c0 + col_block, Wo),
-              in_dims, out_dims, k_dims, stride, dilation, pad_lo, border, cval, zero,
-              j_lo, j_hi, rows, rows2, tap_row, tap_off, tap_w, tap_w2, bcols)
-
-
-@_jit.kernel
-def _launch(share_kernel, x, w, out, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border, cval, col_block,
-            nshares):
-    for share in prange(nshares):
-        share_kernel(x, w, out, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border, cval, col_block,
-                     np.int64(share), nshares)
-
-
-def run(window, x, w, out, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border, cval, col_block, nshares):
-    """Correlate into ``out`` in ``nshares`` shares side by side (layout contract: module docstring).
-
-    ``window`` is ``(KR, KW)`` for a fused kernel (:func:`for_window`), or
-    None for the general one.
-    """
-    kernel = share_kernel(window, x.dtype)
-    _jit.launch(_launch)(kernel, x, w, out, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border,
-                         cval, col_block, nshares)
-
-
-def _share_signature(dtype: np.dtype):
-    from numba import from_dtype, types
-
-    t = from_dtype(dtype)
-    inp = types.Array(t, 3, "C", readonly=True)
-    dims = types.Array(types.int64, 1, "C")
-    return types.void(inp, inp, types.Array(t, 3, "C"), dims, dims, dims, dims, dims, dims, dims, t,
-                      types.int64, types.int64, types.int64)
-
-
-_SHARE_KERNELS: dict = {}
-_SHARE_LOCK = threading.Lock()
-
-
-def share_kernel(window, dtype):
-    """The compiled share function for ``window`` (None: the general kernel) and ``dtype``."""
-    if window is not None and tuple(window) not in FUSED_WINDOWS:
-        window = None
-    key = (window if window is None else tuple(window), np.dtype(dtype))
-    kernel = _SHARE_KERNELS.get(key)
-    if kernel is None:
-        with _SHARE_LOCK:  # one compile per key, also when threads call at once
-            kernel = _SHARE_KERNELS.get(key)
-            if kernel is None:
-                kernel = _SHARE_KERNELS[key] = _jit.in_fresh_thread(lambda: _build(window, key[1]))
-    return kernel
-
-
-def _build(window, dtype):
-    """The share function compiled for ``dtype``, and :func:`_launch` compiled for it."""
-    from numba import typeof
-
-    signature = _share_signature(dtype)
-    kernel = _jit.share_kernel(correlate if window is None else for_window(*window), signature)
-    if callable(getattr(_launch, "compile", None)):  # a plain function under NUMBA_DISABLE_JIT=1
-        _launch.compile((typeof(kernel),) + signature.args[:-2] + signature.args[-1:])
-    return kernel
+    # Contiguous chunks of tasks, a few per thread, so scratch is allocated
+    # once per chunk.  Chunking changes nothing in the result: each task
+    # computes its own output elements in a fixed order.
+    nchunks = max(1, min(ntasks, nchunks))
+    for chunk in prange(nchunks):
+        rows = np.empty(KR, np.int64)
+        rows2 = np.empty(KR, np.int64)
+        tap_row = np.empty(KR * KW, np.int64)
+        tap_off = np.empty(KR * KW, np.int64)
+        tap_w = np.empty(KR * KW, w.dtype)
+        tap_w2 = np.empty(KR * KW, w.dtype)
+        zero = np.zeros(1, w.dtype)[0]
+        for task in range(chunk * ntasks // nchunks, (chunk + 1) * ntasks // nchunks):
+            blk = task % nblk
+            rp = task // nblk
+            ro = 2 * (rp % npairs)
+            c0 = blk * col_block
+            _task(x, w, out, rp // npairs, ro, ro + 1 < Ro, c0, min(c0 + col_block, Wo),
+                  in_dims, out_dims, k_dims, stride, dilation, pad_lo, border, cval, zero,
+                  j_lo, j_hi, rows, rows2, tap_row, tap_off, tap_w, tap_w2, bcols)
 
 
 # Fused interiors for small windows.  A window of ``KR`` kernel rows (the
@@ -778,10 +712,9 @@ _WINDOW_LOCK = threading.Lock()
 
 
 def for_window(kr: int, kw: int):
-    """The share function for a window of ``kr`` x ``kw`` taps: a fused one if there is one, else :func:`correlate`.
+    """The parallel kernel for a window of ``kr`` x ``kw`` taps: a fused one if there is one, else :func:`correlate`.
 
-    Built on first use; :func:`share_kernel` compiles it (once per machine
-    and dtype, then it loads from the cache).
+    Built on first use (compiled once per machine, then loaded from the cache).
     """
     if (kr, kw) not in FUSED_WINDOWS:
         return correlate
@@ -797,7 +730,7 @@ def for_window(kr: int, kw: int):
         exec(compile(_fused_source(name, kr, kw), __file__, "exec"), scope)  # noqa: S102
         glob = dict(globals(), _FUSED=_jit.serial(scope[name]))
         glob["_task"] = _jit.serial(_jit.rebind(_task, f"_task_{kr}x{kw}", glob))
-        kernel = _WINDOW_KERNELS[(kr, kw)] = _jit.rebind(correlate, f"correlate_{kr}x{kw}", glob)
+        kernel = _WINDOW_KERNELS[(kr, kw)] = _jit.kernel(_jit.rebind(correlate, f"correlate_{kr}x{kw}", glob))
     return kernel
 
 
@@ -806,5 +739,5 @@ def warm_up() -> None:
     one = np.ones((1, 1, 4))
     one.flags.writeable = False  # the executor hands engines read-only inputs
     i64 = lambda *v: np.array(v, dtype=np.int64)  # noqa: E731
-    run(None, one, one[:, :, :2], np.empty((1, 1, 3)), i64(1, 4), i64(1, 3), i64(1, 2),
-        i64(1, 1), i64(1, 1), i64(0, 0), i64(ZERO, ZERO), 0.0, 3, 1)
+    correlate(one, one[:, :, :2], np.empty((1, 1, 3)), i64(1, 4), i64(1, 3), i64(1, 2),
+              i64(1, 1), i64(1, 1), i64(0, 0), i64(ZERO, ZERO), 0.0, 3, 1)
