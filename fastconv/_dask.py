@@ -34,6 +34,8 @@ import itertools
 
 import numpy as np
 
+from ._engines import _scratch
+
 
 def is_dask(a) -> bool:
     module = type(a).__module__
@@ -128,7 +130,10 @@ def _filter_block(func, block: np.ndarray, offsets: list, halos: list, depth: tu
         for a, v in enumerate(o):
             if v:
                 (lo if v < 0 else hi)[a] = depth[a]
-    ext = np.empty(tuple(n + l + h for n, l, h in zip(block.shape, lo, hi)), block.dtype)
+    # The extended copy lives only during this task: it is kept per worker
+    # thread (like the engines' scratch), so tasks do not fault in fresh pages
+    # for it each time (2048 x 2048 float32: about 2 ms of a 19 ms task).
+    ext = _scratch.empty("dask.extended", tuple(n + l + h for n, l, h in zip(block.shape, lo, hi)), block.dtype)
 
     def place(o):
         return tuple(slice(0, l) if v < 0 else slice(l, l + n) if v == 0 else slice(l + n, l + n + h)
@@ -137,7 +142,10 @@ def _filter_block(func, block: np.ndarray, offsets: list, halos: list, depth: tu
     ext[place((0,) * nd)] = block
     for o, halo in zip(offsets, halos):
         ext[place(o)] = halo[tuple(-v for v in o)]
-    return _single_thread(func)(ext)[place((0,) * nd)]
+    out = _single_thread(func)(ext)
+    if np.may_share_memory(out, ext):  # never hand out the scratch itself
+        out = out.copy()
+    return out[place((0,) * nd)]
 
 
 def filter_same_shape(x, func, reach, wrap_axes, dtype):

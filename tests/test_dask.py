@@ -130,6 +130,18 @@ def test_ndimage_separable_integer_and_1d(rng):
         ndimage.correlate(x, sobel, output=np.empty(img.shape))
 
 
+def test_results_computed_one_after_another_in_one_thread_stay_intact(rng):
+    # Every chunk's extended copy is scratch kept by the worker thread; the
+    # results handed out must never be views of it, so an earlier result is
+    # unchanged after later tasks in the same thread reused the scratch.
+    x, y = rng.standard_normal((2, 90, 70))
+    k = rng.standard_normal((5, 3))
+    first = ndimage.correlate(da.from_array(x, chunks=(30, 35)), k).persist(scheduler="sync")
+    second = ndimage.correlate(da.from_array(y, chunks=(30, 35)), k).persist(scheduler="sync")
+    np.testing.assert_array_equal(first.compute(scheduler="sync"), ndimage.correlate(x, k))
+    np.testing.assert_array_equal(second.compute(scheduler="sync"), ndimage.correlate(y, k))
+
+
 def test_distributed_local_cluster(rng):
     distributed = pytest.importorskip("distributed")
     img = rng.standard_normal((512, 384)).astype(np.float32)
