@@ -539,29 +539,3 @@ def test_four_step_split():
         if m % 2 == 0:
             m1, m2 = F.four_step_split(m)
             assert m1 * m2 == m and m1 % 2 == 0 and m2 >= 16
-
-
-def _forked_oa(queue, x, w):
-    queue.put((fastconv.oaconvolve(x, w), fastconv.fftconvolve(x, w)))
-
-
-def test_forked_child_gets_its_own_worker_threads():
-    # The parent's pool threads do not exist in a forked child: the engines
-    # must start new ones there instead of waiting forever.
-    import multiprocessing
-    import sys
-
-    if sys.platform == "win32" or "fork" not in multiprocessing.get_all_start_methods():
-        pytest.skip("needs fork")
-    x = RNG.standard_normal(300_000)
-    w = RNG.standard_normal(1000)
-    expected = (fastconv.oaconvolve(x, w), fastconv.fftconvolve(x, w))  # starts the pool here
-    ctx = multiprocessing.get_context("fork")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_forked_oa, args=(queue, x, w))
-    proc.start()
-    got = queue.get(timeout=120)
-    proc.join(60)
-    assert proc.exitcode == 0
-    np.testing.assert_array_equal(got[0], expected[0])
-    np.testing.assert_array_equal(got[1], expected[1])

@@ -77,27 +77,38 @@ def test_forked_worker_processes_compute_and_do_not_hang(rng):
         np.testing.assert_array_equal(corr, expected[1])
 
 
-def _forked_conv2d(queue, x, w):
-    queue.put(fastconv.nn.conv2d(x, w, padding=1))
+_FORKED_CALLS = {
+    "oaconvolve": lambda x, w: fastconv.oaconvolve(x, w),
+    "fftconvolve": lambda x, w: fastconv.fftconvolve(x, w),
+    "conv2d": lambda x, w: fastconv.nn.conv2d(x, w, padding=1),
+}
+
+
+def _forked_call(queue, call, x, w):
+    queue.put(_FORKED_CALLS[call](x, w))
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs the 'fork' start method")
 @pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-def test_forked_child_gets_its_own_pool_threads(rng):
-    # The parent's CNN call starts fastconv's pool threads; a forked child
-    # has none of them, and must start its own rather than wait forever on
-    # work queued to threads that do not exist there.
+@pytest.mark.parametrize("call", list(_FORKED_CALLS))
+def test_forked_child_gets_its_own_pool_threads(rng, call):
+    # The parent's call starts fastconv's pool threads (the FFT engines', the
+    # CNN engine's); a forked child has none of them, and must start its own
+    # rather than wait forever on work queued to threads that do not exist.
     from fastconv._engines import _threads
 
-    x = rng.standard_normal((4, 16, 20, 20)).astype(np.float32)
-    w = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
+    if call == "conv2d":
+        x = rng.standard_normal((4, 16, 20, 20)).astype(np.float32)
+        w = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
+    else:
+        x, w = rng.standard_normal(300_000), rng.standard_normal(1000)
     with _threaded(2):
-        expected = fastconv.nn.conv2d(x, w, padding=1)
-        assert _threads._pool is not None
+        expected = _FORKED_CALLS[call](x, w)
+        assert _threads._pool is not None or fastconv.get_num_threads() == 1
         ctx = multiprocessing.get_context("fork")
         queue = ctx.Queue()
-        proc = ctx.Process(target=_forked_conv2d, args=(queue, x, w))
+        proc = ctx.Process(target=_forked_call, args=(queue, call, x, w))
         proc.start()
         got = queue.get(timeout=120)
         proc.join(60)
@@ -178,3 +189,30 @@ def test_shares_nested_in_a_pool_thread_run_serially():
     assert sorted(s for _, s, _ in inner) == [0, 0, 1, 1, 2, 2, 3, 3]
     assert len(by_outer[1]) == 1  # the pool thread ran all four inner shares
 
+
+
+def test_each_runs_every_task_once_on_at_most_the_threads_asked_for():
+    # The pool may be larger than a caller's thread count (another caller
+    # asked for more); the FFT engines' memory bound per thread needs at
+    # most that many of their tasks running at once.
+    from fastconv._engines import _threads
+
+    _threads.executor(6)
+    lock = threading.Lock()
+    running, peak, seen = [0], [0], []
+
+    def run(task):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+            seen.append(task)
+        time.sleep(0.002)
+        with lock:
+            running[0] -= 1
+
+    for threads in (1, 2, 3):
+        peak[0], seen[:] = 0, []
+        _threads.each(range(40), run, threads)
+        assert sorted(seen) == list(range(40))
+        assert 1 <= peak[0] <= threads
+    _threads.each([], run, 3)  # nothing to do

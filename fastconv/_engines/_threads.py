@@ -8,7 +8,9 @@ reference machine (Numba's spinning threads start a parallel region in about
 2), so only calls far longer than that use it.
 
 * :func:`shares` runs ``work(share, lo, hi)`` over contiguous shares of
-  ``range(count)``; the calling thread runs share 0 itself.  Each share
+  ``range(count)``; the calling thread runs share 0 itself.  :func:`each`
+  runs a list of tasks on at most a given number of threads, each taking the
+  next task when it is free.  Each share
   computes its own outputs in a fixed order, so results do not depend on the
   thread count.
 * A call from inside a pool thread runs its shares one after another, so
@@ -87,3 +89,26 @@ def shares(count: int, threads: int, work) -> None:
                 errors.append(error)
     if errors:
         raise errors[0]
+
+
+def each(tasks, run, threads: int) -> None:
+    """``run(task)`` for every task, on at most ``threads`` threads that take the next task when free.
+
+    For tasks of uneven cost (FFT block groups); the calling thread is one
+    of the ``threads``.  However large the pool, at most ``threads`` tasks
+    run at once, so a caller's memory bound per thread holds.
+    """
+    tasks = list(tasks)
+    lock = threading.Lock()
+    pending = iter(tasks)
+    done = object()
+
+    def pull(share, lo, hi):
+        while True:
+            with lock:
+                task = next(pending, done)
+            if task is done:
+                return
+            run(task)
+
+    shares(len(tasks), threads, pull)

@@ -104,7 +104,7 @@ import math
 
 import numpy as np
 
-from ._threads import executor
+from ._threads import each, executor
 
 # Tiles per transform call: at least _GROUP_ROWS, since pocketfft computes
 # several transforms of one call side by side in SIMD registers (measured: 4
@@ -714,5 +714,4 @@ def _run_tasks(run, tasks, threads, samples=None):
         for t in tasks:
             run(t)
         return
-    for _ in _pool(threads).map(run, tasks):
-        pass
+    each(tasks, run, threads)
