@@ -8,11 +8,11 @@ reference machine (Numba's spinning threads start a parallel region in about
 2), so only calls far longer than that use it.
 
 * :func:`shares` runs ``work(share, lo, hi)`` over contiguous shares of
-  ``range(count)``; the calling thread runs share 0 itself.  :func:`each`
-  runs a list of tasks on at most a given number of threads, each taking the
-  next task when it is free.  Each share
-  computes its own outputs in a fixed order, so results do not depend on the
-  thread count.
+  ``range(count)``; the calling thread runs share 0 itself.
+* :func:`each` runs a list of tasks on at most a given number of threads
+  (the calling thread among them), each taking the next task when free.
+* The engines give every share or task its own outputs, computed in a fixed
+  order, so results do not depend on the thread count.
 * A call from inside a pool thread runs its shares one after another, so
   nested use can never wait on itself.
 * A forked child gets a new pool: the parent's threads do not exist there.
