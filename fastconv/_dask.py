@@ -132,7 +132,8 @@ def _filter_block(func, block: np.ndarray, offsets: list, halos: list, depth: tu
                 (lo if v < 0 else hi)[a] = depth[a]
     # The extended copy lives only during this task: it is kept per worker
     # thread (like the engines' scratch), so tasks do not fault in fresh pages
-    # for it each time (2048 x 2048 float32: about 2 ms of a 19 ms task).
+    # for it each time (a 2048 x 2048 float32 chunk, 7 x 7 kernel: 14 ms a
+    # task with fresh memory, 10 ms with kept).
     ext = _scratch.empty("dask.extended", tuple(n + l + h for n, l, h in zip(block.shape, lo, hi)), block.dtype)
 
     def place(o):

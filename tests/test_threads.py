@@ -7,6 +7,7 @@ import os
 import threading
 import time
 
+import numba
 import numpy as np
 import pytest
 
@@ -103,7 +104,9 @@ def test_forked_child_gets_its_own_pool_threads(rng, call):
         w = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
     else:
         x, w = rng.standard_normal(300_000), rng.standard_normal(1000)
-    with _threaded(2):
+    before = fastconv.get_num_threads()
+    fastconv.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    try:
         expected = _FORKED_CALLS[call](x, w)
         assert _threads._pool is not None or fastconv.get_num_threads() == 1
         ctx = multiprocessing.get_context("fork")
@@ -112,22 +115,10 @@ def test_forked_child_gets_its_own_pool_threads(rng, call):
         proc.start()
         got = queue.get(timeout=120)
         proc.join(60)
+    finally:
+        fastconv.set_num_threads(before)
     assert proc.exitcode == 0
     np.testing.assert_array_equal(got, expected)
-
-
-class _threaded:
-    """Run the body with ``n`` fastconv threads (at most the machine's)."""
-
-    def __init__(self, n):
-        self.n = min(n, int(os.environ.get("NUMBA_NUM_THREADS", os.cpu_count() or 1)))
-
-    def __enter__(self):
-        self.before = fastconv.get_num_threads()
-        fastconv.set_num_threads(max(1, self.n))
-
-    def __exit__(self, *exc):
-        fastconv.set_num_threads(self.before)
 
 
 def test_shares_cover_the_range_once_in_contiguous_runs():
@@ -188,7 +179,6 @@ def test_shares_nested_in_a_pool_thread_run_serially():
         by_outer.setdefault(share, set()).add(ident)
     assert sorted(s for _, s, _ in inner) == [0, 0, 1, 1, 2, 2, 3, 3]
     assert len(by_outer[1]) == 1  # the pool thread ran all four inner shares
-
 
 
 def test_each_runs_every_task_once_on_at_most_the_threads_asked_for():

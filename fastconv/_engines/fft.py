@@ -205,7 +205,7 @@ class _NumpyFFT:
             index[split] = slice(edges[i], edges[i + 1])
             return func(a[tuple(index)], n=n, axis=axis)
 
-        return np.concatenate(list(_pool(workers).map(piece, range(len(edges) - 1))), axis=split)
+        return np.concatenate(list(executor(workers).map(piece, range(len(edges) - 1))), axis=split)
 
     def rfftn(self, a, s, axes, workers=1):
         out = self._pass(np.fft.rfft, a, s[-1], axes[-1], workers)
@@ -242,11 +242,6 @@ class _NumpyFFT:
 
     def ifft(self, a, n):
         return np.fft.ifft(a, n=n, axis=-1)
-
-
-def _pool(workers: int):
-    """The shared pool of :mod:`._threads`, with at least ``workers`` threads."""
-    return executor(workers)
 
 
 def _threads() -> int:
@@ -418,7 +413,7 @@ def fft_correlate(x, w, out_shape, pad_lo, *, threads=None):
     if threads > 1 and single:
         # Neither library splits one 1-D transform over threads: transform the
         # kernel in a second thread while this one transforms the input.
-        job = _pool(threads).submit(forward, wr, lengths, axes, 1)
+        job = executor(threads).submit(forward, wr, lengths, axes, 1)
         spec = forward(x, lengths, axes, 1)
         wspec = job.result()
     else:
@@ -710,8 +705,4 @@ _PARALLEL_SAMPLES = 1 << 16
 
 def _run_tasks(run, tasks, threads, samples=None):
     small = samples is not None and samples < _PARALLEL_SAMPLES
-    if threads <= 1 or len(tasks) <= 1 or small:
-        for t in tasks:
-            run(t)
-        return
-    each(tasks, run, threads)
+    each(tasks, run, 1 if small else threads)
