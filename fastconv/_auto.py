@@ -204,10 +204,11 @@ def _features(plan, method, nx: int, nw: int, threads: int):
     work = t + 2.0 * B * tiles * m
     if len(block) > 1:
         work *= _ND_FACTOR["oa"]
-    if len(block) == 1 and B > 1 and 2 * tiles <= F.group_rows(m):
-        tasks = -(-B // F.batch_rows(tiles, m))  # whole signals per task
+    itemsize = (4 if single else 8) * (2 if complex_ else 1)
+    if len(block) == 1 and B > 1 and 2 * tiles <= F.group_rows(m, itemsize):
+        tasks = -(-B // F.batch_rows(tiles, m, itemsize))  # whole signals per task
     elif len(block) == 1:
-        tasks = B * -(-tiles // F.group_rows(m))
+        tasks = B * -(-tiles // F.group_rows(m, itemsize))
     else:
         counts = [-(-o // (m - k + 1)) for m, k, o in zip(block, plan.kernel_shape, plan.out_shape)]
         tasks = B * math.prod(counts[:-1]) * -(-counts[-1] // F.nd_group(block))

@@ -334,6 +334,34 @@ def test_block_sizes_do_not_change_the_result_beyond_rounding(k):
         )
 
 
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex64])
+def test_block_engine_with_many_groups_and_batched_tasks(dtype):
+    # One long signal cut into several groups of tiles (each one transform
+    # call), and a batch of short signals taken whole, several per task.
+    k = 31
+    m = F.block_length(k, 10**7)
+    n = 3 * F.group_rows(m, np.dtype(dtype).itemsize) * (m - k + 1) + 1000
+    x = RNG.standard_normal(n).astype(dtype)
+    w = RNG.standard_normal(k).astype(dtype)
+    assert F.block_length(k, x.size + k - 1) == m
+    tiles = -(-(x.size + k - 1) // (m - k + 1))
+    assert tiles > 3 * F.group_rows(m, x.itemsize)  # three interior groups and the ends
+    got = fastconv.convolve(x, w, method="oa")
+    want = reference_1d(x, w, "full")
+    assert got.dtype == dtype
+    assert float(np.abs(got.astype(want.dtype) - want).max()) <= norm_tol(x, w, m, dtype)
+
+    xb = RNG.standard_normal((3000, 300)).astype(dtype)
+    o = 300 + k - 1
+    m = F.block_length(k, o)
+    tiles = -(-o // (m - k + 1))
+    assert 3000 > 2 * F.batch_rows(tiles, m, xb.itemsize)  # several tasks of whole signals
+    got = fastconv.convolve(xb, w[None], method="oa", axes=-1)
+    for i in (0, 1234, 2999):
+        want = reference_1d(xb[i], w, "full")
+        assert float(np.abs(got[i].astype(want.dtype) - want).max()) <= norm_tol(xb[i], w, m, dtype)
+
 def test_fast_length():
     assert [F.fast_length(n) for n in (1, 7, 11, 17, 97, 1000, 1025, 4097)] == [
         1,
@@ -373,7 +401,7 @@ def test_block_engine_memory_is_bounded_by_the_blocks():
     # (G (M/2 + 1) complex), the inverse transform (G M real) and at the ends
     # a zero-padded copy of the windows (G M real): 24 G M bytes in float64.
     m = F.block_length(len(w), out.size)
-    group = F.group_rows(m) * m * 24
+    group = F.group_rows(m, 8) * m * 24
     threads = fastconv.get_num_threads()
     assert peak <= out.nbytes + 1.5 * threads * group, (peak - out.nbytes) / group
     assert peak < 1.5 * out.nbytes  # the full-size transform alone needs 2x

@@ -24,8 +24,8 @@ dilation 1, batched over a leading axis::
     sums overlapping tails, and only the outputs of the requested mode are
     computed.  ``M`` comes from a cost model (:func:`block_length`,
     :func:`block_shape`); in 1-D the tiles are processed in groups of at
-    least 8 (so that pocketfft fills its SIMD lanes) and about
-    ``_GROUP_ELEMENTS`` samples, one group per task, so peak memory is the
+    least 8 (so that pocketfft fills its SIMD lanes) and about 1 MiB of
+    samples, one group per task, so peak memory is the
     output plus a few groups per thread, never a transform of the full
     padded size.  In N-D a task is a run of up to 8 tiles along the last
     axis, transformed in one call.
@@ -109,10 +109,18 @@ from ._threads import each, executor
 # Tiles per transform call: at least _GROUP_ROWS, since pocketfft computes
 # several transforms of one call side by side in SIMD registers (measured: 4
 # or more rows run 1.7x (float64) to 2.4x (float32) faster per sample than
-# one), and about _GROUP_ELEMENTS samples in all, so that the per-call
-# overhead (~10 us) is negligible while a group stays near one core's cache.
+# one), and about _GROUP_BYTES of input samples in all.  Every group costs a
+# few array operations in Python (window view or copy, two transform calls, a
+# product, a store), so larger groups pay off: against groups of 2**15
+# samples, 1 MiB groups took 0.6-0.9x the time for one signal of 10**6
+# samples (k = 63 ... 1023, float32, float64 and complex64) and 0.25-0.7x for
+# batches of signals, which then go whole to a task (2 threads, medians of
+# 11 interleaved rounds); 2 MiB groups were no faster.  A group's working
+# set (the samples, their spectrum, the inverse) is then a few MiB per thread.
 _GROUP_ROWS = 8
-_GROUP_ELEMENTS = 1 << 15
+_GROUP_BYTES = 1 << 20
+# Tiles per transform call of the N-D block engine, in samples.
+_ND_GROUP_ELEMENTS = 1 << 17
 
 
 # Below this many transforms per call pocketfft cannot fill its SIMD lanes,
@@ -121,9 +129,9 @@ _SIMD_ROWS = 4
 _LONE_ROW = 1.7
 
 
-def group_rows(m: int) -> int:
-    """Tiles of length ``m`` per transform call of the 1-D block engine."""
-    return max(_GROUP_ROWS, _GROUP_ELEMENTS // m)
+def group_rows(m: int, itemsize: int) -> int:
+    """Tiles of length ``m`` per transform call of the 1-D block engine, for samples of ``itemsize`` bytes."""
+    return max(_GROUP_ROWS, _GROUP_BYTES // (m * itemsize))
 
 
 # --------------------------------------------------------------------------
@@ -552,7 +560,7 @@ def _oa_1d(x, w, out, p, m, threads):
     step = m - k + 1  # outputs per tile
     tiles = -(-o // step)
     spec = _spectra(w, (m,), real, fft)  # (Bw, m//2+1) or (Bw, m)
-    group = group_rows(m)
+    group = group_rows(m, x.dtype.itemsize)
     B = out.shape[0]
     from numpy.lib.stride_tricks import sliding_window_view
 
@@ -598,7 +606,7 @@ def _oa_1d(x, w, out, p, m, threads):
     if B > 1 and 2 * tiles <= group:
         # Many short signals: a task takes whole signals, all their tiles in
         # one transform call, instead of a few tiles of one signal.
-        rows = batch_rows(tiles, m)
+        rows = batch_rows(tiles, m, x.dtype.itemsize)
         _run_tasks(
             lambda task: _oa_rows(x, spec, out, task, tiles, step, p, m, k, forward, inverse),
             [(b0, min(b0 + rows, B)) for b0 in range(0, B, rows)],
@@ -609,9 +617,9 @@ def _oa_1d(x, w, out, p, m, threads):
     _run_tasks(run, tasks, threads, samples=B * tiles * m)
 
 
-def batch_rows(tiles: int, m: int) -> int:
+def batch_rows(tiles: int, m: int, itemsize: int) -> int:
     """Signals per task of the 1-D block engine when each signal has only a few tiles."""
-    return max(1, group_rows(m) // tiles)
+    return max(1, group_rows(m, itemsize) // tiles)
 
 
 def _oa_rows(x, spec, out, task, tiles, step, p, m, k, forward, inverse):
@@ -651,7 +659,7 @@ def _oa_rows(x, spec, out, task, tiles, step, p, m, k, forward, inverse):
 
 def nd_group(block) -> int:
     """Tiles per transform call of the N-D block engine (consecutive along the last axis)."""
-    return max(1, min(_GROUP_ROWS, (_GROUP_ELEMENTS * 4) // math.prod(block)))
+    return max(1, min(_GROUP_ROWS, _ND_GROUP_ELEMENTS // math.prod(block)))
 
 
 def _oa_nd(x, w, out, pad_lo, block, threads):
