@@ -413,9 +413,11 @@ def fft_correlate(x, w, out_shape, pad_lo, *, threads=None):
     split = four_step_split(lengths[0]) if single and real else None
     if split is not None:
         m1, m2 = split
-        spec = _four_step_forward(x[0], lengths[0], m1, m2, fft, threads)
-        spec *= _four_step_forward(wr[0], lengths[0], m1, m2, fft, threads)
-        full = _four_step_inverse(spec, lengths[0], m1, m2, fft, threads)[None]
+        twiddles = _four_step_twiddles(lengths[0], m1, m2, np.result_type(x.dtype, np.complex64).char)
+        spec = _four_step_forward(x[0], lengths[0], m1, m2, twiddles, fft, threads)
+        spec *= _four_step_forward(wr[0], lengths[0], m1, m2, twiddles, fft, threads)
+        full = _four_step_inverse(spec, lengths[0], m1, m2, twiddles, fft, threads)[None]
+        del twiddles
         del spec
         return _extract(full, lengths, k_shape, out_shape, pad_lo, x.dtype)
     if threads > 1 and single:
@@ -483,12 +485,29 @@ def _cached_twiddles(m, m1, m2, char):
     return _twiddles(m, m1, m2, char)
 
 
+def _unit(k1, n, m):
+    """``exp(-2 pi i (k1 n mod m) / m)``, the angle reduced exactly in integers."""
+    return np.exp(((k1 * n) % m).astype(np.float64) * (-2j * np.pi / m))
+
+
 def _twiddles(m, m1, m2, char):
+    """``t[k1, n2] = exp(-2 pi i k1 n2 / m)`` for ``k1 <= m1 / 2``, ``n2 < m2``.
+
+    With ``n2 = q b + r`` and ``b = isqrt(m2)`` each entry is the product of
+    two exponentials of exactly reduced angles, ``exp(.. k1 q b ..) *
+    exp(.. k1 r ..)``: about ``2 sqrt(m2)`` exponentials per row instead of
+    ``m2`` (for m = 2025000: 4 ms instead of 30).  Measured error against an
+    extended-precision table: at most 3.5 eps in float64 (one exponential
+    per entry: about 1 eps), 0.5 eps (the final rounding) in complex64; the
+    transforms' own error is some ``5 log2(m)`` eps.
+    """
     k1 = np.arange(m1 // 2 + 1, dtype=np.int64)[:, None]
-    n2 = np.arange(m2, dtype=np.int64)[None, :]
-    # exact integer reduction of the angle before the (float64) exponential
-    angle = ((k1 * n2) % m).astype(np.float64) * (-2.0 * np.pi / m)
-    return np.exp(1j * angle).astype(char)
+    b = max(1, math.isqrt(m2))
+    q = np.arange(-(-m2 // b), dtype=np.int64)[None, :] * b
+    r = np.arange(b, dtype=np.int64)[None, :]
+    t = np.empty((k1.shape[0], q.shape[1], b), dtype=char)
+    np.multiply(_unit(k1, q, m)[:, :, None], _unit(k1, r, m)[:, None, :], out=t, casting="same_kind")
+    return t.reshape(k1.shape[0], -1)[:, :m2]
 
 
 def _four_step_twiddles(m, m1, m2, char):
@@ -497,20 +516,20 @@ def _four_step_twiddles(m, m1, m2, char):
     return _twiddles(m, m1, m2, char)
 
 
-def _four_step_forward(v, m, m1, m2, fft, workers):
+def _four_step_forward(v, m, m1, m2, twiddles, fft, workers):
     a = np.zeros(m, dtype=v.dtype)
     a[: v.size] = v
     b = fft.rfftn(a.reshape(m1, m2), (m1,), (0,), workers)
     del a
-    b *= _four_step_twiddles(m, m1, m2, b.dtype.char)
+    b *= twiddles
     return fft.fftn(b, (m2,), (1,), workers)
 
 
-def _four_step_inverse(c, m, m1, m2, fft, workers):
+def _four_step_inverse(c, m, m1, m2, twiddles, fft, workers):
     d = fft.ifftn(c, (m2,), (1,), workers)
     # d * conj(t) == conj(conj(d) * t), without a conjugated copy of t
     np.conjugate(d, out=d)
-    d *= _four_step_twiddles(m, m1, m2, d.dtype.char)
+    d *= twiddles
     np.conjugate(d, out=d)
     return fft.irfftn(d, (m1,), (0,), workers).reshape(m)
 
