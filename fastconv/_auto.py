@@ -4,9 +4,11 @@ Each engine's time is modelled as a fixed overhead plus a rate times a work
 count that follows the engine's algorithm (all times in seconds):
 
 ``direct``
-    ``t = o + r * (I + 15 B + 8 E) / p`` with ``I`` the multiply-adds of
-    interior output columns, ``B`` those of border columns (scalar code),
-    ``E`` the output elements (memory traffic) and ``p`` the threads that have
+    ``t = o + (r * (I + 15 B + 8 E) + R (190 ns + 44 ns * KR)) / p`` with
+    ``I`` the multiply-adds of interior output columns, ``B`` those of border
+    columns (scalar code), ``E`` the output elements (memory traffic), ``R``
+    the output rows, ``KR`` the kernel rows (the fixed cost of a row: mapping
+    its input rows, a pass per kernel row) and ``p`` the threads that have
     work (the engine's task count, capped by the thread count).
 ``fft``
     ``t = o + r * (T + 2 E) / p`` with ``T = sum over transforms of
@@ -71,6 +73,13 @@ DEFAULTS = {
     "oa": {"float64": (6.0e-5, 2.75e-10), "float32": (6.0e-5, 1.5e-10)},
 }
 _TASK_SECONDS = 5.0e-5  # Python overhead per task of the block engine (measured)
+# Fixed cost of one output row of the direct engine, plus one per kernel row
+# (mapping the rows, collecting the taps, a pass per kernel row): least
+# squares over 26 2-D and 3-D 'same' cases with rows of 16 to 4096 samples
+# and kernels of 3x3x3 to 17x17 gave 186 ns and 44 ns; without it the model
+# took 64^3 * 5^3 float32 for 0.3x of its measured time (rows of 64).
+_ROW_SECONDS = 1.9e-7
+_KERNEL_ROW_SECONDS = 4.4e-8
 
 # N-D transforms cost more per ``M log2 M`` than the 1-D ones the constants
 # are calibrated on (a pass per axis, strided lines).  The factors are the
@@ -147,7 +156,7 @@ def _transform_cost(lengths, single=False) -> float:
 
 
 def _features(plan, method, nx: int, nw: int, threads: int):
-    """(work, parallel threads, tasks) of ``method`` on ``plan`` with batches ``nx``, ``nw``."""
+    """(work, parallel threads, fixed seconds) of ``method`` on ``plan`` with batches ``nx``, ``nw``."""
     from ._engines import fft as F
 
     B = max(nx, nw)
@@ -165,7 +174,9 @@ def _features(plan, method, nx: int, nw: int, threads: int):
         work = (macs - border) + 15.0 * border + 8.0 * B * out
         if complex_:
             work *= 4.0
-        return work, min(threads, max(tasks, 1)), 0
+        kernel_rows = k // plan.kernel_shape[-1]
+        fixed = B * rows * (_ROW_SECONDS + _KERNEL_ROW_SECONDS * kernel_rows)
+        return work, min(threads, max(tasks, 1)), fixed
     if method == "fft":
         lengths = F.fft_lengths(plan.in_shape, plan.kernel_shape, plan.out_shape, plan.pad_lo)
         m = math.prod(lengths)
@@ -197,7 +208,7 @@ def _features(plan, method, nx: int, nw: int, threads: int):
             # one complex 1-D signal: the kernel's transform runs beside the
             # input's, the inverse alone (3 transforms in the time of 2)
             par = 1.5 if threads > 1 and m >= F._PARALLEL_SAMPLES else 1
-        return work, par, 0
+        return work, par, 0.0
     # oa
     block = F.block_shape(tuple(plan.kernel_shape), tuple(plan.out_shape))
     tiles = math.prod(
@@ -219,8 +230,8 @@ def _features(plan, method, nx: int, nw: int, threads: int):
         counts = [-(-o // (m - k + 1)) for m, k, o in zip(block, plan.kernel_shape, plan.out_shape)]
         tasks = B * math.prod(counts[:-1]) * -(-counts[-1] // F.nd_group(block))
     if B * tiles * m < F._PARALLEL_SAMPLES:  # run in the calling thread
-        return work, 1, tasks
-    return work, min(threads, tasks), tasks
+        return work, 1, _TASK_SECONDS * tasks
+    return work, min(threads, tasks), _TASK_SECONDS * tasks
 
 
 def supported(plan) -> tuple:
@@ -239,9 +250,9 @@ def model_times(plan, nx: int = 1, nw: int = 1, threads: int | None = None) -> d
     consts = constants()
     times = {}
     for method in supported(plan):
-        work, par, tasks = _features(plan, method, nx, nw, threads)
+        work, par, fixed = _features(plan, method, nx, nw, threads)
         o, r = consts[method][_dtype_class(plan, method)]
-        times[method] = o + (r * work + _TASK_SECONDS * tasks) / max(par, 1)
+        times[method] = o + (r * work + fixed) / max(par, 1)
     return times
 
 
@@ -557,9 +568,9 @@ def calibrate(*, repeat: int = 5, progress: bool = True, save: bool = True) -> d
             t0 = time.perf_counter()
             _execute.run(plan, x, w)
             ts.append(time.perf_counter() - t0)
-        work, par, tasks = _features(plan, method, 1, 1, threads)
+        work, par, fixed = _features(plan, method, 1, 1, threads)
         # the fastest run: other processes only ever add time
-        t = float(np.min(ts)) - _TASK_SECONDS * tasks / max(par, 1)
+        t = float(np.min(ts)) - fixed / max(par, 1)
         samples.setdefault((method, cls), []).append((work / max(par, 1), t))
     _progress(len(cases), len(cases), "done", stream)
 
