@@ -167,7 +167,9 @@ def _features(plan, method, nx: int, nw: int, threads: int):
         k = math.prod(plan.kernel_shape)
         rows = out // plan.out_shape[-1]
         cols = plan.out_shape[-1]
-        tasks = B * rows * (1 if B * rows >= 4 * threads else -(-cols // 4096))
+        from ._execute import column_block
+
+        tasks = B * rows * -(-cols // column_block(cols, B * rows, threads))
         border_cols = min(cols, plan.pad_lo[-1] + max(plan.pad_hi[-1], 0))
         macs = B * out * k
         border = macs * border_cols / cols
