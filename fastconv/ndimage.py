@@ -132,6 +132,17 @@ def correlate(input, weights, output=None, mode="reflect", cval=0.0, origin=0, *
     differs from scipy by at most the float32 rounding of the sum.  float16
     is accepted (scipy refuses it) and summed in float32.
 
+    As in scipy, weights with ``|w| <= 2.2e-16`` (float64 eps), NaN weights
+    included, are left out.  One deliberate difference: the remaining zero
+    weights are multiplied like any other, so a NaN or inf input sample (or
+    ``cval``) that only zero weights of a window reach makes that output NaN,
+    where scipy, which skips zero weights, gives a finite sum (for example
+    the corners of a NaN pixel under a cross-shaped kernel).  Telling the two
+    apart would cost a pass over the image on every call.  With finite data
+    the results are scipy's.  (:func:`correlate1d` and :func:`convolve1d`
+    multiply every weight, as scipy's do.)  An image that holds a NaN or inf
+    never goes to an FFT engine, which would spread it over the whole output.
+
     Kernels that are outer products of 1-D kernels (box, Gaussian, Sobel,
     ...) are detected (see :func:`separate`) and run as one 1-D pass per axis
     when that is cheaper; 2-D floating kernels of small numerical rank ``r``
@@ -169,7 +180,7 @@ def correlate(input, weights, output=None, mode="reflect", cval=0.0, origin=0, *
            [2, 4, 3],
            [2, 3, 4]])
     """
-    return _filter(input, weights, output, mode, cval, origin, axes, convolution=False)
+    return _filter(input, weights, output, mode, cval, origin, axes, convolution=False, footprint=True)
 
 
 def convolve(input, weights, output=None, mode="reflect", cval=0.0, origin=0, *, axes=None):
@@ -216,7 +227,7 @@ def convolve(input, weights, output=None, mode="reflect", cval=0.0, origin=0, *,
            [15, 12, 14,  7],
            [12,  3,  7,  0]])
     """
-    return _filter(input, weights, output, mode, cval, origin, axes, convolution=True)
+    return _filter(input, weights, output, mode, cval, origin, axes, convolution=True, footprint=True)
 
 
 def correlate1d(input, weights, axis=-1, output=None, mode="reflect", cval=0.0, origin=0):
@@ -521,7 +532,25 @@ def _output_dtype(output, input_dtype: np.dtype, complex_output: bool) -> np.dty
     return dtype
 
 
-def _filter(input, weights, output, mode, cval, origin, axes, *, convolution):
+# scipy.ndimage.correlate / convolve use only the weights with |w| > DBL_EPSILON
+# (NaN weights fail the test too); correlate1d / convolve1d use them all.
+_TINY_WEIGHT = float(np.finfo(np.float64).eps)
+
+
+def _footprint_weights(w: np.ndarray) -> np.ndarray:
+    """``w`` with the weights scipy's N-D filters leave out set to 0 (real weights)."""
+    if w.dtype.kind not in "fc" or w.dtype.kind == "c":
+        return w
+    keep = np.abs(w.astype(np.float64)) > _TINY_WEIGHT
+    return w if keep.all() else np.where(keep, w, 0).astype(w.dtype)
+
+
+def _all_finite(a) -> bool:
+    a = np.asarray(a)
+    return a.dtype.kind not in "fc" or bool(np.isfinite(a).all())
+
+
+def _filter(input, weights, output, mode, cval, origin, axes, *, convolution, footprint=False):
     lazy = _dask.is_dask(input) or _dask.is_dask(weights)
     if lazy:
         import dask.array as da
@@ -536,6 +565,8 @@ def _filter(input, weights, output, mode, cval, origin, axes, *, convolution):
     w = _dispatch.to_numpy(weights, "weights")
     check_signal_array(x, "input")
     check_signal_array(w, "weights")
+    if footprint:
+        w = _footprint_weights(w)
     if x.ndim == 0:
         raise ValueError("input must have at least one dimension; got a 0-d array")
     axes = _normalize_axes(axes, x.ndim)
@@ -564,6 +595,7 @@ def _filter(input, weights, output, mode, cval, origin, axes, *, convolution):
         if not output.flags.writeable:
             raise ValueError("output must be a writeable array")
 
+    finite_weights = _all_finite(w)
     # Geometry, per axis of the input; axes not filtered get a kernel of extent 1.
     kshape = [1] * x.ndim
     border = ["zero"] * x.ndim
@@ -587,7 +619,9 @@ def _filter(input, weights, output, mode, cval, origin, axes, *, convolution):
         kshape[a] = k
         shift[a] = k // 2 + o
         border[a] = _MODES[modes[i]]
-        if border[a] == "constant" and cval == 0:
+        if border[a] == "constant" and cval == 0 and finite_weights:
+            # The zero border skips the outside taps; scipy multiplies the
+            # padding, which differs only for an inf or NaN weight (0 * inf).
             border[a] = "zero"
     w = w.reshape(kshape)
     compute = ndimage_compute_dtype(x.dtype, out_dtype)
@@ -708,7 +742,11 @@ def _pass(x, w, compute, shift, border, cval, convolution, out=None):
         times["direct"] = model_times(plan)["direct"]
         pad_cost = _PAD_SECONDS_PER_BYTE * 2 * math.prod(padded_shape) * compute.itemsize
         fft_best = min(("fft", "oa"), key=times.get)
-        if times[fft_best] + pad_cost < times["direct"]:
+        # An FFT spreads one NaN or inf over the whole output; scipy.ndimage
+        # (direct sums) keeps it to the outputs whose window holds it.  The
+        # check is a pass over the input, paid only where the FFT would run.
+        if times[fft_best] + pad_cost < times["direct"] and _all_finite(w) and _all_finite(cval) \
+                and _all_finite(x):
             ext = _pad(x.astype(compute, copy=False), shift, w.shape, border, cval)
             valid = make_plan(ext, w, pad_lo=(0,) * x.ndim, out_shape=x.shape, method=fft_best,
                               **common)

@@ -233,3 +233,21 @@ def assert_close(got, expected, magnitude, nterms, dtype):
             f"got {got[tuple(idx[0])]!r}, expected {np.asarray(expected)[tuple(idx[0])]!r}, "
             f"error {err[tuple(idx[0])]:.3g} > bound {np.broadcast_to(bound, err.shape)[tuple(idx[0])]:.3g}"
         )
+
+
+# scipy.ndimage's mode names as the rules of :func:`pad`.
+NDIMAGE_PAD = {"reflect": "symmetric", "grid-mirror": "symmetric", "mirror": "reflect", "nearest": "edge",
+               "wrap": "wrap", "grid-wrap": "wrap", "constant": "constant", "grid-constant": "constant"}
+
+
+def ndimage_correlate(x, w, mode, cval, origin, convolution=False):
+    """scipy.ndimage's definition from a really padded input, every weight multiplied (float64 sums)."""
+    x = np.asarray(x, np.float64)
+    w = np.asarray(w, np.float64)
+    origins = [origin] * x.ndim if np.isscalar(origin) else list(origin)
+    if convolution:
+        w = flip(w)
+        origins = [-o - (1 - k % 2) for o, k in zip(origins, w.shape)]
+    shift = [k // 2 + o for k, o in zip(w.shape, origins)]
+    return primitive(x, w, pad_lo=shift, out_shape=x.shape, stride=[1] * x.ndim,
+                     dilation=[1] * x.ndim, border=NDIMAGE_PAD[mode], cval=cval)

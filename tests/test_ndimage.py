@@ -22,21 +22,11 @@ from fastconv._dtypes import cast_like_c
 from kinds import ARRAY_KINDS, as_numpy, is_kind, to_kind
 
 MODES = ["reflect", "constant", "nearest", "mirror", "wrap", "grid-mirror", "grid-constant", "grid-wrap"]
-PAD = {"reflect": "symmetric", "grid-mirror": "symmetric", "mirror": "reflect", "nearest": "edge",
-       "wrap": "wrap", "grid-wrap": "wrap", "constant": "constant", "grid-constant": "constant"}
 
 
 def oracle(x, w, mode, cval, origin, convolution=False):
     """scipy.ndimage's definition from a really padded input (real data, float64 sums)."""
-    x = np.asarray(x, np.float64)
-    w = np.asarray(w, np.float64)
-    origins = [origin] * x.ndim if np.isscalar(origin) else list(origin)
-    if convolution:
-        w = ref.flip(w)
-        origins = [-o - (1 - k % 2) for o, k in zip(origins, w.shape)]
-    shift = [k // 2 + o for k, o in zip(w.shape, origins)]
-    return ref.primitive(x, w, pad_lo=shift, out_shape=x.shape, stride=[1] * x.ndim,
-                         dilation=[1] * x.ndim, border=PAD[mode], cval=cval)
+    return ref.ndimage_correlate(x, w, mode, cval, origin, convolution)
 
 
 def check_float(got, expected, x, w, mode, cval, origin, convolution=False):
@@ -449,3 +439,80 @@ def test_large_kernels_on_every_engine(rng, monkeypatch, engine, mode):
         scale = np.finfo(np.float64).eps * np.log2(x.size * 4) * 3 * np.linalg.norm(x) * np.linalg.norm(w)
         np.testing.assert_allclose(got, expected, rtol=0, atol=scale)
     assert set(used) == {engine}
+
+
+# --- weights scipy leaves out, non-finite data ------------------------------------
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "wrap"])
+def test_tiny_and_nan_weights_are_left_out_like_scipy(mode):
+    # scipy's N-D filters use only the weights with |w| > float64 eps, so a
+    # NaN weight and a tiny one that a huge sample would make visible drop
+    # out; its 1-D filters multiply every weight (a NaN weight there takes
+    # scipy's shortcut for symmetric kernels, which the NaN fools: not
+    # compared).
+    x = np.array([[1.0, 2.0, 1e20, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0, 9.0]])
+    w = np.array([[1e-17, 1.0, np.nan], [0.5, 2.2e-16, -1.0]])
+    for op in ("correlate", "convolve"):
+        np.testing.assert_array_equal(getattr(ndimage, op)(x, w, mode=mode),
+                                      getattr(ndi, op)(x, w, mode=mode))
+    w1 = np.array([1e-17, 1.0, 0.5])
+    for op in ("correlate1d", "convolve1d"):
+        got = getattr(ndimage, op)(x, w1, mode=mode)
+        np.testing.assert_array_equal(got, getattr(ndi, op)(x, w1, mode=mode))
+        assert ((got > 999) & (got < 1100)).any()  # 1e20 * 1e-17 was added
+
+
+def test_inf_weights_multiply_the_zero_padding_like_scipy():
+    # mode='constant' with cval 0: scipy multiplies the padding, inf * 0 = NaN.
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    w = np.array([np.inf, 1.0, 0.5])
+    for op in ("correlate", "convolve", "correlate1d", "convolve1d"):
+        got = getattr(ndimage, op)(x, w, mode="constant")
+        expected = getattr(ndi, op)(x, w, mode="constant")
+        np.testing.assert_array_equal(got, expected)
+        assert np.isnan(got).any() and np.isinf(got).any()
+
+
+def test_a_nan_pixel_stays_in_its_windows_with_a_large_kernel(rng, monkeypatch):
+    # A large kernel goes to an FFT engine, which would spread a NaN over the
+    # whole output; an image holding one is filtered by direct sums.
+    from fastconv import _execute
+
+    used = []
+    run = _execute.run
+    monkeypatch.setattr(_execute, "run", lambda plan, x, w, **kw: used.append(plan.method) or run(plan, x, w, **kw))
+    x = rng.standard_normal((300, 300))
+    w = rng.standard_normal((31, 31))
+    ndimage.correlate(x, w)
+    assert set(used) & {"fft", "oa"}  # finite: an FFT engine wins here
+    for bad in (np.nan, np.inf):
+        used.clear()
+        y = x.copy()
+        y[100, 200] = bad
+        got = ndimage.correlate(y, w)
+        assert used == ["direct"]
+        expected = ndi.correlate(y, w)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+        np.testing.assert_array_equal(np.isinf(got), np.isinf(expected))
+        assert np.isfinite(got).sum() == got.size - 31 * 31
+        ok = np.isfinite(expected)
+        magnitude = np.abs(oracle(np.abs(x), np.abs(w), "reflect", 0.0, 0))
+        ref.assert_close(got[ok], expected[ok], magnitude[ok], w.size, got.dtype)
+
+
+def test_zero_weights_multiply_non_finite_samples(rng):
+    # The documented difference: scipy skips zero weights, fastconv multiplies
+    # them, so a NaN reached only by the zero corners of a cross-shaped kernel
+    # makes those outputs NaN here and finite in scipy.  Elsewhere, and with
+    # finite data, the two agree.
+    x = rng.standard_normal((7, 8))
+    x[3, 4] = np.nan
+    cross = np.array([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
+    got = ndimage.correlate(x, cross, mode="constant")
+    expected = ndi.correlate(x, cross, mode="constant")
+    corners = np.zeros(x.shape, bool)
+    corners[[2, 2, 4, 4], [3, 5, 3, 5]] = True
+    assert np.isnan(got[corners]).all() and np.isfinite(expected[corners]).all()
+    np.testing.assert_array_equal(got[~corners], expected[~corners])
+    multiplied = oracle(x, cross, "constant", 0.0, 0)  # every weight multiplied
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(multiplied))
