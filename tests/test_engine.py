@@ -188,13 +188,54 @@ def test_fused_windows_match_the_tap_passes_bitwise(rng, monkeypatch, kshape, dt
     fused, out_shape = run_plan(x, w, **kwargs)
     assert np.prod(out_shape) >= _execute._FUSED_MIN_OUTPUTS  # the fused kernel ran
     assert window in direct._WINDOW_KERNELS
+    # The launch derived from the shapes (the kernel among them) is
+    # remembered: forget it, so that the general kernel runs.
     monkeypatch.setattr(_execute, "_FUSED_MIN_OUTPUTS", np.inf)
-    passes, _ = run_plan(x, w, **kwargs)
+    monkeypatch.setattr(direct, "for_window", None)  # not asked for a fused kernel
+    _execute._direct_launch.cache_clear()
+    try:
+        passes, _ = run_plan(x, w, **kwargs)
+    finally:
+        _execute._direct_launch.cache_clear()
     # The fused kernel adds the taps in the order the tap passes do.
     assert fused.dtype == passes.dtype and fused.tobytes() == passes.tobytes()
     geometry = dict(pad_lo=pad, out_shape=out_shape, stride=stride, dilation=dilation)
     expected = expected_plan(x, w, border=border, cval=-2, **geometry)
     assert_matches(fused, expected, x, w, border, -2, **geometry)
+
+
+# Border columns along a zero border, in runs of at least
+# direct._BORDER_RUN_MIN columns, go tap by tap over the run; they must add
+# the same terms in the same order as the interior code does on a really
+# padded input (a skipped tap there adds w * 0, which changes no sum), and
+# so must the constant border's columns, computed one by one.
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.complex128, np.int64])
+@pytest.mark.parametrize("border", ["zero", "constant"])
+@pytest.mark.parametrize("shape,kshape,pad,dilation", [
+    ((3, 200), (1, 63), (0, 62), (1, 1)),  # 'full': 62 border columns per side
+    ((9, 100), (3, 65), (1, 32), (1, 1)),  # 'same', 2-D
+    ((2, 30), (1, 45), (0, 44), (1, 1)),  # a kernel longer than the row: every column a border one
+    ((4, 150), (2, 20), (1, 38), (1, 2)),  # dilated taps
+])
+def test_border_runs_match_the_interior_code_bitwise(rng, dtype, border, shape, kshape, pad, dilation):
+    from fastconv._engines import direct
+
+    x = random_array(rng, shape, dtype)
+    w = random_array(rng, kshape, dtype)
+    cval = 0 if border == "zero" else 3
+    if border == "constant":
+        # Outside the leading axis the engine adds a constant row's taps
+        # ahead of the others (documented): keep the windows inside it.
+        pad = (0, pad[1])
+    geometry = dict(pad_lo=pad, stride=(1, 1), dilation=dilation)
+    got, out_shape = run_plan(x, w, border=border, cval=cval, **geometry)
+    assert pad[-1] >= direct._BORDER_RUN_MIN  # the runs are long enough
+    span = [(k - 1) * d + 1 for k, d in zip(kshape, dilation)]
+    after = [(o - 1) + sp - n - p for o, sp, n, p in zip(out_shape, span, shape, pad)]
+    ext = ref.pad(x, pad, [max(a, 0) for a in after], border, cval)
+    inner, _ = run_plan(ext, w, pad_lo=(0, 0), stride=(1, 1), dilation=dilation, border="zero",
+                        out_shape=out_shape)
+    assert got.dtype == inner.dtype and got.tobytes() == inner.tobytes()
 
 
 # Batch axes after the last convolved axis, with a kernel that does not vary

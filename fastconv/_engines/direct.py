@@ -66,6 +66,10 @@ from .borders import CONSTANT, ZERO
 # Kernel rows at least this wide are computed two output rows at a time.
 _PAIR_MIN_WIDTH = 4
 
+# Border runs at least this long along a zero border go tap by tap
+# (:func:`_border_run`); shorter ones, and other borders, column by column.
+_BORDER_RUN_MIN = 32
+
 # Largest table of mapped border-column taps (entries) a call builds.
 _BORDER_TABLE_MAX = 1 << 16
 
@@ -404,6 +408,38 @@ def _border_column(orow, j, xb, wb, rows, KR, KW, cols, cval, init):
 
 
 @_jit.serial
+def _border_run(orow, ja, jb, xb, wb, rows, KR, KW, W, d, p, init):
+    """Border columns ``ja .. jb`` of one output row, stride 1, zero border along the row.
+
+    Tap by tap over the whole run, each tap over the columns whose input
+    column lies inside the row (the others skip it): contiguous loops that
+    LLVM vectorises, where :func:`_border_column` walks one column's taps in
+    a scalar chain.  Every output gets the same terms in the same order, so
+    the sums are bitwise those of :func:`_border_column`.  (Not for the
+    constant border: LLVM would hoist the loop-invariant ``w * cval`` out of
+    the loop, and the add would then not fuse with it into one FMA.)
+    """
+    o = orow[ja:jb]
+    n = jb - ja
+    for j in range(n):
+        o[j] = init
+    for kr in range(KR):
+        r = rows[kr]
+        if r < 0:
+            continue
+        for c in range(KW):
+            wv = wb[kr, c]
+            off = c * d - p  # output column J reads input column J + off
+            lo = min(max(-off - ja, 0), n)
+            hi = min(max(W - off - ja, lo), n)
+            if hi > lo:
+                inside = o[lo:hi]
+                src = xb[r, ja + lo + off :]
+                for j in range(hi - lo):
+                    inside[j] += wv * src[j]
+
+
+@_jit.serial
 def _border_columns(Wo, KW, W, s, d, p, border, j_lo, j_hi):
     """The taps' columns (:func:`_map_column_taps`) of every border column.
 
@@ -558,18 +594,29 @@ def _task(x, w, out, b, ro, pair, c0, c1, in_dims, out_dims, k_dims, stride, dil
     # made (``bcols``), or, without one, are mapped here into ``tap_off``
     # (free again once the interior is done).
     mapped = bcols.shape[0] > 0
+    runs = s == 1 and bcol == ZERO
     for r in range(2 if pair else 1):
         orow = out[b, ro + r]
         rr = rows2 if r == 1 else rows
         ii = init2 if r == 1 else init
-        for j in range(c0, min(c1, j_lo)):
+        if runs and min(c1, j_lo) - c0 >= _BORDER_RUN_MIN:
+            _border_run(orow, c0, min(c1, j_lo), xb, wb, rr, KR, KW, W, d, p, ii)
+            c_left = min(c1, j_lo)  # done
+        else:
+            c_left = c0
+        if runs and c1 - max(c0, j_hi) >= _BORDER_RUN_MIN:
+            _border_run(orow, max(c0, j_hi), c1, xb, wb, rr, KR, KW, W, d, p, ii)
+            c_right = c1
+        else:
+            c_right = max(c0, j_hi)
+        for j in range(c_left, min(c1, j_lo)):
             if mapped:
                 cols = bcols[j]
             else:
                 cols = tap_off
                 _map_column_taps(cols, j, KW, W, s, d, p, bcol)
             _border_column(orow, j, xb, wb, rr, KR, KW, cols, cval, ii)
-        for j in range(max(c0, j_hi), c1):
+        for j in range(c_right, c1):
             if mapped:
                 cols = bcols[j_lo + j - j_hi]
             else:
