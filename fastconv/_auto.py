@@ -6,7 +6,9 @@ count that follows the engine's algorithm (all times in seconds):
 ``direct``
     ``t = o + (r * (I + 15 B + 8 E) + R (190 ns + 44 ns * KR)) / p`` with
     ``I`` the multiply-adds of interior output columns, ``B`` those of border
-    columns (scalar code), ``E`` the output elements (memory traffic), ``R``
+    columns (scalar code; counted 4 instead of 15 in the runs of at least 32
+    columns along a zero border, computed tap by tap), ``E`` the output
+    elements (memory traffic), ``R``
     the output rows, ``KR`` the kernel rows (the fixed cost of a row: mapping
     its input rows, a pass per kernel row) and ``p`` the threads that have
     work (the engine's task count, capped by the thread count).
@@ -170,10 +172,19 @@ def _features(plan, method, nx: int, nw: int, threads: int):
         from ._execute import column_block
 
         tasks = B * rows * -(-cols // column_block(cols, B * rows, threads))
-        border_cols = min(cols, plan.pad_lo[-1] + max(plan.pad_hi[-1], 0))
-        macs = B * out * k
-        border = macs * border_cols / cols
-        work = (macs - border) + 15.0 * border + 8.0 * B * out
+        # Border columns cost 15x an interior one column by column, 4x in
+        # the runs of at least 32 columns along a zero border that the
+        # engine computes tap by tap (measured: 64 x 1000 * 255 and
+        # 32 x 500 * 100 taps, full, float64).
+        from ._engines import direct as D
+        from ._engines.borders import ZERO
+
+        runs = plan.stride[-1] == 1 and plan.border_codes[-1] == ZERO
+        lo = min(cols, plan.pad_lo[-1])
+        hi = min(cols - lo, max(plan.pad_hi[-1], 0))
+        per_col = B * out * k / cols
+        border = sum(per_col * side * (4.0 if runs and side >= D._BORDER_RUN_MIN else 15.0) for side in (lo, hi))
+        work = per_col * (cols - lo - hi) + border + 8.0 * B * out
         if complex_:
             work *= 4.0
         kernel_rows = k // plan.kernel_shape[-1]
