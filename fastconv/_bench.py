@@ -64,12 +64,14 @@ class Measurement:
 
 
 def median_times(funcs: dict[object, Timer], *, budget: float = 0.4, min_repeat: dict | None = None,
-                 max_repeat: int = 25, rounds: int = 3) -> dict:
+                 max_repeat: int = 100, rounds: int = 5) -> dict:
     """Median wall time of each of ``funcs``, timed in blocks of back-to-back calls over a few rounds.
 
     Each function is called twice untimed: the first call may compile or
     load kernels; the second, warm, one sizes its number of timed calls to
-    about ``budget`` seconds (at least ``min_repeat[name]``, default 3).
+    about ``budget`` seconds (at least ``min_repeat[name]``, default 3, at
+    most ``max_repeat``: calls of a millisecond get a hundred, so that a
+    slow spell of a few milliseconds cannot decide their median).
     Those calls are split into ``rounds`` blocks, one block per function per
     round, in an order shuffled from round to round (with a fixed seed): a
     slow spell of the machine falls on every function alike instead of on
