@@ -6,6 +6,10 @@
     ``0`` makes CNN layers use direct summation (im2col + BLAS) instead of
     Winograd's algorithm for 3x3 stride-1 layers (default ``1``); see
     :mod:`fastconv.nn`.
+``FASTCONV_RECYCLE``
+    ``0`` gives every large result (32 MiB or more) fresh memory, instead of
+    the memory of a large result the caller has dropped (default ``1``; see
+    :mod:`fastconv._results`).
 ``FASTCONV_CACHE_DIR``
     Folder of fastconv's own per-user files (the calibration of
     ``method='auto'``); default ``$XDG_CACHE_HOME/fastconv`` or
@@ -26,6 +30,7 @@ def _flag(name: str, default: bool) -> bool:
 
 CACHE = _flag("FASTCONV_CACHE", True)
 WINOGRAD = _flag("FASTCONV_WINOGRAD", True)
+RECYCLE = _flag("FASTCONV_RECYCLE", True)
 
 
 def user_cache_dir() -> str:
@@ -140,6 +145,7 @@ def info() -> dict:
         "kernel cache": "on" if CACHE else "off (FASTCONV_CACHE=0)",
         "cache location": _cache_location(),
         "winograd": "on (dense 3x3 CNN layers)" if WINOGRAD else "off (FASTCONV_WINOGRAD=0)",
+        "large results": "in recycled memory" if RECYCLE else "in fresh memory (FASTCONV_RECYCLE=0)",
     }
     return facts
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _results
 from ._plan import Plan
 
 # Output columns per task when rows alone do not give every thread enough
@@ -73,8 +74,15 @@ def _output_buffer(shape, dtype, x: np.ndarray) -> np.ndarray:
     offset within a page, and output written at the page offset of the input
     read just after it makes the CPU wait on a dependency that is not there
     (4K aliasing): on a 2048 x 2048 float64 image with a 7 x 7 kernel that
-    cost 15 %.
+    cost 15 %.  Outputs of 32 MiB or more are written into the memory of a
+    large result the caller has dropped, where there is one
+    (:mod:`fastconv._results`).
     """
+    n, size = math.prod(shape), np.dtype(dtype).itemsize
+    if n * size >= _results.MIN_BYTES:
+        raw = _results.empty(n * size + 4096)
+        skew = (x.ctypes.data + 2048 - raw.ctypes.data) % 4096 // size * size
+        return raw[skew : skew + n * size].view(dtype).reshape(shape)
     out = np.empty(shape, dtype)
     if out.nbytes < 1 << 16:
         return out
@@ -82,7 +90,6 @@ def _output_buffer(shape, dtype, x: np.ndarray) -> np.ndarray:
     if 512 <= delta <= 4096 - 512:
         return out
     del out
-    n, size = math.prod(shape), np.dtype(dtype).itemsize
     buf = np.empty(n + 4096 // size, dtype)
     skew = (x.ctypes.data + 2048 - buf.ctypes.data) % 4096 // size
     return buf[skew : skew + n].reshape(shape)

@@ -124,3 +124,92 @@ def test_more_than_2_to_the_31_elements_index_correctly():
         )
         # Values are integers below 2**24: float32 sums are exact.
         np.testing.assert_array_equal(out[r], expect.astype(np.float32))
+
+
+# --- large results in recycled memory (fastconv._results) ----------------------------
+
+def _large_case():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2048, 2048))  # a 32 MiB float64 result
+    w = rng.standard_normal((3, 3))
+    return x, w, lambda: fastconv.convolve(x, w, mode="same", method="direct")
+
+
+def test_a_large_result_reuses_memory_only_once_nothing_refers_to_it():
+    import gc
+
+    from fastconv import _results
+
+    x, w, call = _large_case()
+    _results.release()
+    first = call()
+    want = first.copy()
+    assert _results.kept_bytes() == 0  # held by the caller
+    view = first[7:, 3:]
+    del first
+    gc.collect()
+    assert _results.kept_bytes() == 0  # a view still uses the block
+    second = call()
+    assert not np.may_share_memory(second, view)
+    np.testing.assert_array_equal(view, want[7:, 3:])
+    address = view.base.ctypes.data if view.base is not None else view.ctypes.data
+    del view
+    gc.collect()
+    assert _results.kept_bytes() > 0  # nothing uses the first block now
+    third = call()  # written into it
+    assert _results.kept_bytes() == 0
+    assert third.ctypes.data - address < 8192
+    np.testing.assert_array_equal(third, want)
+    np.testing.assert_array_equal(second, want)
+    torch = pytest.importorskip("torch")
+    tensor = torch.from_numpy(third)
+    del third
+    gc.collect()
+    assert _results.kept_bytes() == 0  # the tensor uses the block
+    fourth = call()
+    assert not np.may_share_memory(fourth, tensor.numpy())
+    np.testing.assert_array_equal(tensor.numpy(), want)
+
+
+def test_large_results_of_concurrent_callers_never_share_memory():
+    import threading
+
+    _, _, call = _large_case()
+    want = call()
+    held, errors = [], []
+
+    def worker():
+        for _ in range(6):
+            result = call()
+            held.append(result)  # every result stays alive
+            if not np.array_equal(result, want):
+                errors.append("wrong values")
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for i, a in enumerate(held):
+        for b in held[i + 1:]:
+            assert not np.may_share_memory(a, b)
+        np.testing.assert_array_equal(a, want)
+
+
+def test_recycling_can_be_turned_off():
+    result = _python(
+        """
+        import gc, numpy as np, fastconv
+        from fastconv import _results
+        x = np.ones((2048, 2048))
+        fastconv.convolve(x, np.ones((3, 3)), mode="same", method="direct")
+        gc.collect()
+        from fastconv._config import info
+        print(_results.kept_bytes(), info()["large results"])
+        """,
+        env=dict(os.environ, FASTCONV_RECYCLE="0"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[0] == "0"
+    assert "FASTCONV_RECYCLE=0" in result.stdout
