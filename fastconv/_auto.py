@@ -23,7 +23,7 @@ count that follows the engine's algorithm (all times in seconds):
     to 2.4x faster per sample than one line).  ``p`` is the thread count
     for batched or N-D transforms, and for one long real 1-D signal, which
     the engine transforms as batches of short transforms (the four-step FFT:
-    no cache penalty, counted 1.2 in float64 and 0.85 in float32 for its
+    no cache penalty, counted 1.2 in float64 and 1.0 in float32 for its
     strided passes and fresh arrays, plus three passes for the twiddles); 1.5
     for one complex 1-D signal, whose transforms neither scipy.fft nor
     numpy.fft can split (the kernel's runs beside the input's); 1 below
@@ -207,8 +207,9 @@ def _features(plan, method, nx: int, nw: int, threads: int):
             # arrays per transform: against the block engine on the same calls
             # (1-D, 7e4 to 2e6 samples, 500 to 20000 taps, medians of 5
             # interleaved rounds) it ran 2.0x (float64) and 1.4x (float32) the
-            # time this factor modelled at 0.6, the batched rate.
-            t = (1.2 if not single else 0.85) * (nx + nw + B) * m * math.log2(m)
+            # time this factor modelled at 0.6, the batched rate; in float32
+            # up to 2.1x on 10**5 samples * 2000 taps, so 1.0 there.
+            t = (1.2 if not single else 1.0) * (nx + nw + B) * m * math.log2(m)
         elif B >= 4 or len(lengths) > 1:
             # many lines per call: pocketfft runs them side by side in SIMD
             t *= 0.6
