@@ -379,24 +379,12 @@ def _signal_op(in1, in2, mode, method, axes, *, convolution, fft_dtypes=False):
     return _dispatch.from_numpy(out, xp)
 
 
-def _signal_plan(in1, in2, mode, method, axes, *, convolution, fft_dtypes=False):
-    """Validate the arguments of convolve / correlate; return ``(xp, a, b, plan, swapped)``.
+_PLANS: dict = {}  # (shapes, dtypes, arguments) -> (plan, swapped); see _signal_plan
 
-    ``method='auto'`` is resolved here.  For 0-d inputs ``plan`` is None and
-    ``a`` holds the result.  ``fft_dtypes`` gives the result dtype of
-    ``scipy.signal.fftconvolve`` (float for integer inputs).
-    """
-    xp = _dispatch.namespace(in1, in2)
-    a = _dispatch.to_numpy(in1, "in1")
-    b = _dispatch.to_numpy(in2, "in2")
-    check_choice(mode, "mode", _MODES, _MODE_HINT)
-    check_choice(method, "method", _METHODS, _METHOD_HINT)
+
+def _geometry(a, b, mode, method, axes, *, convolution, fft_dtypes):
+    """The plan (before ``method='auto'`` is resolved) and whether the inputs swap, from shapes and dtypes."""
     rdt = fft_result_dtype(a, b) if fft_dtypes else result_dtype(a, b)
-
-    if a.ndim == b.ndim == 0:
-        out = a * (b if convolution else np.conj(b))
-        # scipy's fftconvolve returns in1 * in2 here, in the direct dtype
-        return xp, np.asarray(out, dtype=result_dtype(a, b)), None, None, False
     check_same_ndim(a, b)
     check_not_empty(a, "in1")
     check_not_empty(b, "in2")
@@ -427,6 +415,43 @@ def _signal_plan(in1, in2, mode, method, axes, *, convolution, fft_dtypes=False)
         conj=not convolution,
         method="direct" if method == "auto" else method,
     )
+    return plan, swapped
+
+
+def _signal_plan(in1, in2, mode, method, axes, *, convolution, fft_dtypes=False):
+    """Validate the arguments of convolve / correlate; return ``(xp, a, b, plan, swapped)``.
+
+    ``method='auto'`` is resolved here.  For 0-d inputs ``plan`` is None and
+    ``a`` holds the result.  ``fft_dtypes`` gives the result dtype of
+    ``scipy.signal.fftconvolve`` (float for integer inputs).
+    """
+    xp = _dispatch.namespace(in1, in2)
+    a = _dispatch.to_numpy(in1, "in1")
+    b = _dispatch.to_numpy(in2, "in2")
+    check_choice(mode, "mode", _MODES, _MODE_HINT)
+    check_choice(method, "method", _METHODS, _METHOD_HINT)
+    if a.ndim == b.ndim == 0:
+        out = a * (b if convolution else np.conj(b))
+        # scipy's fftconvolve returns in1 * in2 here, in the direct dtype
+        return xp, np.asarray(out, dtype=result_dtype(a, b)), None, None, False
+    # What follows depends on the shapes and dtypes only: remembered, since
+    # it costs as much as a small convolution.
+    try:
+        key = (a.shape, b.shape, a.dtype, b.dtype, mode, method, axes if axes is None or isinstance(axes, int)
+               else tuple(axes), convolution, fft_dtypes)
+        hash(key)
+    except TypeError:  # axes of an unhashable kind: validated below, not remembered
+        key = None
+    found = _PLANS.get(key) if key is not None else None
+    if found is None:
+        found = _geometry(a, b, mode, method, axes, convolution=convolution, fft_dtypes=fft_dtypes)
+        if key is not None:
+            if len(_PLANS) >= 1024:
+                _PLANS.clear()
+            _PLANS[key] = found
+    plan, swapped = found
+    if swapped:
+        a, b = b, a
     if method == "auto":
         from . import _auto
 
