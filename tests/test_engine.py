@@ -227,8 +227,7 @@ def test_border_runs_match_the_interior_code_bitwise(rng, dtype, border, shape, 
         # Outside the leading axis the engine adds a constant row's taps
         # ahead of the others (documented): keep the windows inside it.
         pad = (0, pad[1])
-    geometry = dict(pad_lo=pad, stride=(1, 1), dilation=dilation)
-    got, out_shape = run_plan(x, w, border=border, cval=cval, **geometry)
+    got, out_shape = run_plan(x, w, border=border, cval=cval, pad_lo=pad, stride=(1, 1), dilation=dilation)
     assert pad[-1] >= direct._BORDER_RUN_MIN  # the runs are long enough
     span = [(k - 1) * d + 1 for k, d in zip(kshape, dilation)]
     after = [(o - 1) + sp - n - p for o, sp, n, p in zip(out_shape, span, shape, pad)]
