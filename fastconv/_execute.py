@@ -95,19 +95,28 @@ def _output_buffer(shape, dtype, x: np.ndarray) -> np.ndarray:
     return buf[skew : skew + n].reshape(shape)
 
 
-def _batch_order(plan: Plan, x: np.ndarray, w: np.ndarray):
-    """``(order, batch_shape, w)``: batch axes first then the convolved ones, their broadcast
-    shape, and the kernel flipped (a view) and conjugated as the plan says."""
-    axes = plan.axes
-    batch_axes = tuple(a for a in range(x.ndim) if a not in axes)
+@functools.lru_cache(maxsize=1024)
+def _batch_geometry(axes: tuple, x_shape: tuple, w_shape: tuple):
+    """``(order, batch_shape, flip)``: batch axes first then the convolved ones, their broadcast
+    shape, and the index that reverses the kernel along the convolved axes."""
+    ndim = len(x_shape)
+    batch_axes = tuple(a for a in range(ndim) if a not in axes)
     batch_shape = np.broadcast_shapes(
-        tuple(x.shape[a] for a in batch_axes), tuple(w.shape[a] for a in batch_axes)
+        tuple(x_shape[a] for a in batch_axes), tuple(w_shape[a] for a in batch_axes)
     )
+    flip = tuple(slice(None, None, -1) if a in axes else slice(None) for a in range(ndim))
+    return batch_axes + tuple(axes), tuple(batch_shape), flip
+
+
+def _batch_order(plan: Plan, x: np.ndarray, w: np.ndarray):
+    """``(order, batch_shape, w)``: see :func:`_batch_geometry`; the kernel flipped (a view) and
+    conjugated as the plan says."""
+    order, batch_shape, flip = _batch_geometry(plan.axes, x.shape, w.shape)
     if plan.flip:
-        w = w[tuple(slice(None, None, -1) if a in axes else slice(None) for a in range(x.ndim))]
+        w = w[flip]
     if plan.conj:
         w = np.conj(w)
-    return batch_axes + axes, batch_shape, w
+    return order, batch_shape, w
 
 
 def run(plan: Plan, x: np.ndarray, w: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -130,14 +139,11 @@ def run(plan: Plan, x: np.ndarray, w: np.ndarray, out: np.ndarray | None = None)
     threads = numba.get_num_threads()
     launch = _direct_launch(plan, x.shape, w.shape, threads)
     plan = launch.plan
-    if plan.flip:
-        w = w[launch.flip]
-    if plan.conj:
-        w = np.conj(w)
+    order, batch_shape, w = _batch_order(plan, x, w)
     dtype = plan.compute_dtype
-    x3 = _engine_layout(x, launch.order, launch.batch_shape, dtype)
-    w3 = _engine_layout(w, launch.order, launch.batch_shape, dtype)
-    out3 = _writable_view(out, launch.order, launch.shape3, dtype, plan.result_dtype)
+    x3 = _engine_layout(x, order, batch_shape, dtype)
+    w3 = _engine_layout(w, order, batch_shape, dtype)
+    out3 = _writable_view(out, order, launch.shape3, dtype, plan.result_dtype)
     target = out3 if out3 is not None else _output_buffer(launch.shape3, dtype, x3)
     _jit.launch(launch.kernel)(x3, w3, target, *launch.geometry, dtype.type(plan.cval), launch.col_block,
                                4 * threads)
@@ -152,9 +158,6 @@ class _Launch:
     """What :func:`run` derives from a plan and the shapes alone (see :func:`_direct_launch`)."""
 
     plan: Plan  # the plan the engine runs (trailing batch axes may have become convolved)
-    flip: tuple  # index that reverses the kernel along the convolved axes
-    order: tuple  # batch axes, then the convolved ones
-    batch_shape: tuple
     shape3: tuple  # the engine's output layout (batch, rows, columns)
     result_shape: tuple  # batch axes then the output's convolved extents
     inverse: tuple  # the transpose back to the caller's axis order
@@ -175,11 +178,7 @@ def _direct_launch(plan: Plan, x_shape: tuple, w_shape: tuple, threads: int) -> 
     along = _long_rows(plan, x_shape, w_shape)
     if along is not None:
         plan = along
-    ndim = len(x_shape)
-    axes = plan.axes
-    batch_axes = tuple(a for a in range(ndim) if a not in axes)
-    batch_shape = np.broadcast_shapes(tuple(x_shape[a] for a in batch_axes), tuple(w_shape[a] for a in batch_axes))
-    order = batch_axes + axes
+    order, batch_shape, _ = _batch_geometry(plan.axes, x_shape, w_shape)
     nbatch = math.prod(batch_shape)
     out_rows = math.prod(plan.out_shape[:-1])
     out_cols = plan.out_shape[-1]
@@ -191,11 +190,8 @@ def _direct_launch(plan: Plan, x_shape: tuple, w_shape: tuple, threads: int) -> 
                                       plan.dilation, plan.pad_lo, plan.border_codes))
     return _Launch(
         plan=plan,
-        flip=tuple(slice(None, None, -1) if a in axes else slice(None) for a in range(ndim)),
-        order=order,
-        batch_shape=tuple(batch_shape),
         shape3=(nbatch, out_rows, out_cols),
-        result_shape=tuple(batch_shape) + tuple(plan.out_shape),
+        result_shape=batch_shape + tuple(plan.out_shape),
         inverse=tuple(int(i) for i in np.argsort(order)),
         kernel=kernel,
         geometry=geometry,
