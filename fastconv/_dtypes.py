@@ -130,3 +130,9 @@ def cast_like_c(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
             low = np.where(t >= 2 * hi, np.uint64(0), wide.astype(np.uint64))
             return np.where(upper, high, low)
         return wide.astype(dtype)
+
+
+def all_finite(a) -> bool:
+    """Whether ``a`` (an array or a scalar) holds no NaN or infinity; integers and bools always do."""
+    a = np.asarray(a)
+    return a.dtype.kind not in "fc" or bool(np.isfinite(a).all())

@@ -31,7 +31,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from . import _dask, _dispatch, _execute
-from ._dtypes import cast_like_c, ndimage_compute_dtype
+from ._dtypes import all_finite, cast_like_c, ndimage_compute_dtype
 from ._plan import make_plan
 from ._validate import check_signal_array
 
@@ -539,15 +539,10 @@ _TINY_WEIGHT = float(np.finfo(np.float64).eps)
 
 def _footprint_weights(w: np.ndarray) -> np.ndarray:
     """``w`` with the weights scipy's N-D filters leave out set to 0 (real weights)."""
-    if w.dtype.kind not in "fc" or w.dtype.kind == "c":
+    if w.dtype.kind != "f":
         return w
     keep = np.abs(w.astype(np.float64)) > _TINY_WEIGHT
     return w if keep.all() else np.where(keep, w, 0).astype(w.dtype)
-
-
-def _all_finite(a) -> bool:
-    a = np.asarray(a)
-    return a.dtype.kind not in "fc" or bool(np.isfinite(a).all())
 
 
 def _filter(input, weights, output, mode, cval, origin, axes, *, convolution, footprint=False):
@@ -595,7 +590,7 @@ def _filter(input, weights, output, mode, cval, origin, axes, *, convolution, fo
         if not output.flags.writeable:
             raise ValueError("output must be a writeable array")
 
-    finite_weights = _all_finite(w)
+    finite_weights = all_finite(w)
     # Geometry, per axis of the input; axes not filtered get a kernel of extent 1.
     kshape = [1] * x.ndim
     border = ["zero"] * x.ndim
@@ -745,8 +740,8 @@ def _pass(x, w, compute, shift, border, cval, convolution, out=None):
         # An FFT spreads one NaN or inf over the whole output; scipy.ndimage
         # (direct sums) keeps it to the outputs whose window holds it.  The
         # check is a pass over the input, paid only where the FFT would run.
-        if times[fft_best] + pad_cost < times["direct"] and _all_finite(w) and _all_finite(cval) \
-                and _all_finite(x):
+        if times[fft_best] + pad_cost < times["direct"] and all_finite(w) and all_finite(cval) \
+                and all_finite(x):
             ext = _pad(x.astype(compute, copy=False), shift, w.shape, border, cval)
             valid = make_plan(ext, w, pad_lo=(0,) * x.ndim, out_shape=x.shape, method=fft_best,
                               **common)

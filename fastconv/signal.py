@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 
 from . import _dask, _dispatch, _execute
-from ._dtypes import fft_result_dtype, result_dtype
+from ._dtypes import all_finite, fft_result_dtype, result_dtype
 from ._plan import make_plan, signal_padding, with_method
 from ._validate import (
     check_choice,
@@ -600,7 +600,7 @@ def _signal_2d(in1, in2, mode, boundary, fillvalue, *, convolution):
     swapped = mode == "valid" and _valid_swap_needed(a, b, axes)
     if swapped:
         a, b = b, a
-    if border == "constant" and fill == 0 and _all_finite(b):
+    if border == "constant" and fill == 0 and all_finite(b):
         border = "zero"  # the same sums, unless an inf or NaN tap meets the fill (0 * inf)
     pad_lo, out_shape = signal_padding(
         a.shape, b.shape, mode, same_lo=(lambda k: k // 2) if convolution else (lambda k: (k - 1) // 2)
@@ -687,10 +687,6 @@ def _lazy(in1, in2, mode, axes, *, convolution, method="auto", fft_dtypes=False,
     return _dask.correlate_padded(a, anchored, axes, kshape, pad_lo, out_shape, border, fill, rdt)
 
 
-def _all_finite(arr: np.ndarray) -> bool:
-    return arr.dtype.kind not in "fc" or bool(np.isfinite(arr).all())
-
-
 def _multiplies_padding(a, b, mode) -> bool:
     """Whether scipy's direct method multiplies zero padding by a non-finite kernel.
 
@@ -702,7 +698,7 @@ def _multiplies_padding(a, b, mode) -> bool:
         return False
     if a.ndim == 1 and (mode == "full" or a.size >= b.size):
         return False
-    return not _all_finite(b)
+    return not all_finite(b)
 
 
 def _valid_swap_needed(a, b, axes) -> bool:
