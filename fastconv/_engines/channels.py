@@ -122,11 +122,16 @@ def im2col_tasks(x, cols, n0, n1, r0, r1, in_dims, out_dims, k_dims, stride, dil
             # interiors of the block's rows that read inside the input are one
             # contiguous run of the input plane, copied at once; then the
             # border columns of those rows are redone one by one.  Rows that
-            # read outside the input take the general path below.
+            # read outside the input take the general path below, and so do
+            # all rows of a depth tap that reads the zero padding (``i_d``:
+            # the one plane the tap reads, or -1 for none).
+            i_d = kd * dilation[0] - pad_lo[0]
+            if i_d != 0:
+                i_d = _map_index(i_d, D, border[0])
             ih0 = r0 + kh * dilation[1] - pad_lo[1]
             ra = min(max(0, -ih0), nr)
             rb = max(min(nr, H - ih0), ra)
-            if ra < rb:
+            if ra < rb and i_d == 0:
                 plane = xc[0].reshape(H * W)
                 q0 = ra * Wo + j_lo
                 q1 = (rb - 1) * Wo + j_hi

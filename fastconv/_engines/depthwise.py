@@ -207,7 +207,7 @@ def depthwise(x, w, out, stride, dilation, pad_lo, border, mult, nchunks):
         Do == 1 and w.shape[1] == 1 and w.shape[2] == 3 and w.shape[3] == 3
         and stride[1] == 1 and stride[2] == 1 and dilation[1] == 1 and dilation[2] == 1
         and pad_lo[1] == 1 and pad_lo[2] == 1 and border[1] == ZERO and border[2] == ZERO
-        and Ho == x.shape[3] and Wo == x.shape[4] and x.shape[2] == 1
+        and Ho == x.shape[3] and Wo == x.shape[4] and x.shape[2] == 1 and pad_lo[0] == 0
     )
     for chunk in prange(nchunks):
         if same3:
