@@ -589,3 +589,75 @@ def test_depthwise_same_3x3_zero_padding_reads_planes_in_place(dtype, shape, mul
     want = ref_conv(x, w, None, *args)
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+
+
+# Single-plane volumes (depth 1) whose depth padding puts some or all depth
+# taps in the padding.  Each case reaches an engine shortcut for planes: the
+# im2col gather's copy of whole rows (dense and grouped layers, the weight
+# gradient) and the depthwise engine's in-place 3x3 path.
+_ONE_PLANE = [
+    # (C, Cout, groups, K, stride, padding)
+    (2, 1, 1, (3, 1, 1), 1, (1, 0, 0)),
+    (4, 6, 1, (3, 3, 3), 1, 1),
+    (4, 4, 2, (2, 3, 3), 1, (1, 1, 1)),
+    (3, 3, 3, (1, 3, 3), (3, 1, 1), 1),  # the only output plane lies in the padding
+    (3, 6, 3, (1, 3, 3), 1, (0, 1, 1)),  # depthwise in place, no depth padding
+    (3, 3, 3, (3, 3, 3), 1, 1),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular"])
+@pytest.mark.parametrize("case", _ONE_PLANE)
+def test_single_plane_volumes_with_depth_padding(case, mode, dtype):
+    C, Cout, G, K, stride, padding = case
+    stride = (stride,) * 3 if isinstance(stride, int) else stride
+    pad = (padding,) * 3 if isinstance(padding, int) else padding
+    if mode == "reflect" and pad[0] > 0:
+        return  # reflect padding needs a border wider than the padding (torch refuses it too)
+    rng = np.random.default_rng(31)
+    x = rng.standard_normal((2, C, 1, 6, 7)).astype(dtype)
+    w = rng.standard_normal((Cout, C // G) + K).astype(dtype)
+    b = rng.standard_normal(Cout).astype(dtype)
+    args = (stride, pad, pad, (1, 1, 1), G, mode)
+    got = nn.conv3d(x, w, b, stride, padding, 1, G, mode)
+    terms = (C // G) * math.prod(K) + 1
+    _assert_close(got, ref_conv(x, w, b, *args), ref_conv(np.abs(x), np.abs(w), np.abs(b), *args), terms, dtype)
+    if mode != "zeros":
+        return
+    # The weight gradient, entry by entry: <go, conv(x, e)> for each unit weight e.
+    go = rng.standard_normal(got.shape).astype(dtype)
+    gw = nn.conv3d_weight_grad(x, w.shape, go, stride, padding, 1, G)
+    want = np.empty(w.shape)
+    absolute = np.empty(w.shape)
+    for idx in np.ndindex(*w.shape):
+        e = np.zeros(w.shape)
+        e[idx] = 1
+        want[idx] = np.sum(go * ref_conv(x, e, None, *args))
+        absolute[idx] = np.sum(np.abs(go) * ref_conv(np.abs(x), e, None, *args))
+    _assert_close(gw, want, absolute, got.size // Cout * got.shape[0], dtype)
+
+
+@pytest.mark.parametrize("shape, kernel, kwargs", [
+    ((2, 3, 9, 9), (4, 3, 2, 2), {}),                        # im2col, several images per product
+    ((1, 3, 40, 40), (4, 3, 3, 3), {"stride": 2}),          # im2col, one image per product
+    ((2, 8, 16, 16), (8, 8, 3, 3), {"padding": 1}),         # Winograd (redone directly: non-finite)
+    ((2, 8, 9, 9), (6, 8, 1, 1), {}),                        # pointwise
+])
+def test_inf_minus_inf_gives_nan_without_a_warning(shape, kernel, kwargs):
+    import warnings
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(shape)
+    x[0, 0, 1, 1] = np.inf
+    x[0, 1, 1, 1] = -np.inf
+    w = np.abs(rng.standard_normal(kernel)) + 0.5  # positive weights: inf and -inf meet in a sum
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = nn.conv2d(x, w, **kwargs)
+    stride = (kwargs.get("stride", 1),) * 2
+    pad = (kwargs.get("padding", 0),) * 2
+    want = ref_conv(x, w, None, stride, pad, pad, (1, 1), 1)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+    assert np.isnan(want).any()
