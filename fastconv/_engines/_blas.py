@@ -22,6 +22,8 @@ import functools
 import threading
 from contextlib import contextmanager
 
+import numpy as np
+
 from . import _threads
 
 _SYMBOLS = (
@@ -94,7 +96,11 @@ def run(tasks, work, threads: int) -> None:
     with single_threaded() as alone:
 
         def runs(worker, lo, hi):
-            for task in tasks[lo:hi]:
-                work(task, worker)
+            # inf - inf and overflow give NaN and inf silently, as in the
+            # Numba engines and torch (NumPy's matmul would warn; its error
+            # state is per thread, so each worker sets it).
+            with np.errstate(invalid="ignore", over="ignore"):
+                for task in tasks[lo:hi]:
+                    work(task, worker)
 
         _threads.shares(len(tasks), threads if alone else 1, runs)
