@@ -283,18 +283,30 @@ def choose_for_plan(plan, x: np.ndarray, w: np.ndarray) -> str:
     """The engine ``auto`` runs ``plan`` with (``x``, ``w`` are the face's arrays)."""
     nx, nw = _batch_counts(plan, x, w)
     best = _best_modelled(plan, nx, nw)
-    if best != "direct" and plan.result_dtype.kind in "biu":
-        from ._engines import fft as F
-        from ._plan import with_method
-
-        p = with_method(plan, best)
-        if best == "fft":
-            lengths = F.fft_lengths(p.in_shape, p.kernel_shape, p.out_shape, p.pad_lo)
-        else:
-            lengths = F.block_shape(tuple(p.kernel_shape), tuple(p.out_shape))
-        if not int_fft_exact(x, w, lengths):
-            return "direct"
+    if best != "direct" and plan.result_dtype.kind in "biu" and not int_fft_exact(x, w, transform_lengths(plan, best)):
+        return "direct"
     return best
+
+
+def transform_lengths(plan, method: str) -> tuple:
+    """The transform shape engine ``method`` ('fft' or 'oa') uses for ``plan``."""
+    from ._engines import fft as F
+
+    if method == "fft":
+        return tuple(F.fft_lengths(plan.in_shape, plan.kernel_shape, plan.out_shape, plan.pad_lo))
+    return tuple(F.block_shape(tuple(plan.kernel_shape), tuple(plan.out_shape)))
+
+
+def fft_rounds_exactly(plan, method: str, x: np.ndarray, w: np.ndarray) -> bool:
+    """Whether ``method``'s FFT of ``x`` and ``w`` rounded to integers gives the exact sums.
+
+    True only when both hold integer values (in any dtype) and
+    :func:`int_fft_exact` bounds the error below 1/2.
+    """
+    for a in (x, w):
+        if a.dtype.kind not in "biu" and not np.array_equal(a, np.rint(a)):
+            return False
+    return int_fft_exact(x, w, transform_lengths(plan, method))
 
 
 # The model's choice per (plan, batch counts, threads): evaluating the model

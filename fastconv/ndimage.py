@@ -158,7 +158,10 @@ def correlate(input, weights, output=None, mode="reflect", cval=0.0, origin=0, *
     copy of the image that the FFT needs (the direct engine needs none).  FFT
     errors are spread over the whole output, of the order of
     ``eps log2(M) ||x||_2 ||w||_2``, rather than proportional to each output's
-    own terms.
+    own terms.  An integer ``output`` truncates the sums, as scipy's does, so
+    there an FFT engine runs only when the input and weights hold integer
+    values and the FFT's error bound is below 1/2: its result, rounded, is
+    then exactly the sums; any other weights are summed directly.
 
     Examples
     --------
@@ -667,7 +670,7 @@ def _run(x, w, compute, kshape, shift, border, cval, convolution, *, exact, out=
             factors = None  # inexact factors would round partial sums that truncation then exposes
         if factors is not None:
             return _run_separable(x, factors, compute, kshape, shift, border, cval, convolution, filtered,
-                                  out=out)
+                                  exact=exact, out=out)
         if len(filtered) == 2 and not exact:
             terms = separate(core, rtol=_default_rtol(kshape, w.dtype, compute))
             ks = [kshape[a] for a in filtered]
@@ -678,7 +681,7 @@ def _run(x, w, compute, kshape, shift, border, cval, convolution, *, exact, out=
                     y = _run_separable(x, factors, compute, kshape, shift, border, cval, convolution, filtered)
                     total = y if total is None else np.add(total, y, out=total)
                 return total
-    return _pass(x, w, compute, shift, border, cval, convolution, out=out)
+    return _pass(x, w, compute, shift, border, cval, convolution, exact=exact, out=out)
 
 
 def _separable_pays(kshape, filtered) -> bool:
@@ -688,7 +691,8 @@ def _separable_pays(kshape, filtered) -> bool:
     return sum(ks) + 4 * (len(ks) - 1) < math.prod(ks)
 
 
-def _run_separable(x, factors, compute, kshape, shift, border, cval, convolution, filtered, out=None):
+def _run_separable(x, factors, compute, kshape, shift, border, cval, convolution, filtered, *, exact=False,
+                   out=None):
     """One 1-D pass per filtered axis; the last one may write into ``out`` (see :func:`_run`).
 
     Outside the input a constant border is ``cval``; after filtering along one
@@ -703,7 +707,7 @@ def _run_separable(x, factors, compute, kshape, shift, border, cval, convolution
         one_shift[a] = shift[a]
         one_border = ["zero"] * x.ndim
         one_border[a] = border[a]
-        y = _pass(y, f.reshape(shape), compute, one_shift, one_border, outside, convolution,
+        y = _pass(y, f.reshape(shape), compute, one_shift, one_border, outside, convolution, exact=exact,
                   out=out if i == len(filtered) - 1 else None)
         outside = outside * float(np.sum(f))
     return y
@@ -715,20 +719,25 @@ _FFT_MIN_TAPS = 64
 _PAD_SECONDS_PER_BYTE = 2e-10
 
 
-def _pass(x, w, compute, shift, border, cval, convolution, out=None):
+def _pass(x, w, compute, shift, border, cval, convolution, *, exact=False, out=None):
     """One correlation of ``x`` with ``w`` (same ndim), by the engine the cost model prefers.
 
     The direct engine extends the input virtually.  The FFT engines know only
     a zero border, so for them the input is really padded by the border rule
     first: one copy of the image, paid only where the model says the FFT wins
     (large kernels).
+
+    With ``exact`` (an integer output, which truncates the sums) an FFT
+    runs only where its result, rounded to integers, is provably the exact
+    sums (integer-valued input and weights, :func:`._auto.fft_rounds_exactly`),
+    and is rounded; otherwise the sums are direct, as in scipy.
     """
     rule = border[0] if all(b == border[0] for b in border) else tuple(border)
     common = dict(axes=tuple(range(x.ndim)), result_dtype=compute, flip=convolution,
                   conj=not convolution, compute=compute)
     plan = make_plan(x, w, pad_lo=shift, out_shape=x.shape, border=rule, cval=cval, **common)
     if math.prod(w.shape) >= _FFT_MIN_TAPS:
-        from ._auto import model_times
+        from ._auto import fft_rounds_exactly, model_times
 
         padded_shape = tuple(n + k - 1 for n, k in zip(x.shape, w.shape))
         padded = np.lib.stride_tricks.as_strided(x, shape=padded_shape, strides=(0,) * x.ndim)
@@ -745,7 +754,10 @@ def _pass(x, w, compute, shift, border, cval, convolution, out=None):
             ext = _pad(x.astype(compute, copy=False), shift, w.shape, border, cval)
             valid = make_plan(ext, w, pad_lo=(0,) * x.ndim, out_shape=x.shape, method=fft_best,
                               **common)
-            return _execute.run(valid, ext, w)
+            if not exact:
+                return _execute.run(valid, ext, w)
+            if fft_rounds_exactly(valid, fft_best, ext, w):
+                return np.rint(_execute.run(valid, ext, w))
     return _execute.run(plan, x, w, out=out)
 
 
