@@ -516,3 +516,38 @@ def test_zero_weights_multiply_non_finite_samples(rng):
     np.testing.assert_array_equal(got[~corners], expected[~corners])
     multiplied = oracle(x, cross, "constant", 0.0, 0)  # every weight multiplied
     np.testing.assert_array_equal(np.isnan(got), np.isnan(multiplied))
+
+
+@pytest.mark.parametrize("engine", ["fft", "oa"])
+@pytest.mark.parametrize("mode", ["reflect", "constant", "wrap", "nearest"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.int32])
+def test_integer_outputs_of_large_kernels_equal_scipy_exactly(rng, monkeypatch, engine, mode, dtype):
+    # An integer output truncates the sums, so a sum of 7 computed as
+    # 6.9999... by an FFT would come out as 6: the FFT engines run only
+    # where rounding their result provably gives the exact sums (integer
+    # values in the input and weights), and the result is rounded; other
+    # weights are summed directly.  Each engine is forced in turn.
+    import fastconv._auto as auto
+    from fastconv import _execute
+
+    monkeypatch.setattr(auto, "model_times",
+                        lambda plan, *a, **k: {m: (0.0 if m == engine else 1.0) for m in ("direct", "fft", "oa")})
+    used = []
+    run = _execute.run
+    monkeypatch.setattr(_execute, "run", lambda plan, x, w, **kw: used.append(plan.method) or run(plan, x, w, **kw))
+    info = np.iinfo(dtype)
+    x = rng.integers(max(info.min, -1000), min(info.max, 1000) + 1, (45, 52)).astype(dtype)
+    for w, route in [(rng.integers(-3, 4, (15, 13)), engine),            # integer weights: the FFT
+                     (rng.integers(-3, 4, (15, 13)).astype(np.float64), engine),  # integer-valued floats
+                     (rng.standard_normal((15, 13)), "direct")]:          # any other: direct sums
+        for op in ("correlate", "convolve"):
+            used.clear()
+            got = getattr(ndimage, op)(x, w, mode=mode, cval=2)
+            np.testing.assert_array_equal(got, getattr(ndi, op)(x, w, mode=mode, cval=2))
+            assert got.dtype == dtype and set(used) == {route}
+    # One axis, through correlate1d: the same rule.
+    w1 = rng.integers(-3, 4, 80)
+    used.clear()
+    np.testing.assert_array_equal(ndimage.correlate1d(x, w1, axis=1, mode=mode),
+                                  ndi.correlate1d(x, w1, axis=1, mode=mode))
+    assert set(used) == {engine}
