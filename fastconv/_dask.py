@@ -202,6 +202,16 @@ _PAD_MODES = {"zero": "constant", "constant": "constant", "symmetric": "symmetri
               "edge": "edge", "wrap": "wrap"}
 
 
+def _pad_in_one_chunk(x, axis: int, width: tuple, mode: str):
+    """``x`` padded along ``axis`` by ``numpy.pad`` (any width), that axis in one chunk."""
+    x = x.rechunk({axis: -1})
+    chunks = list(x.chunks)
+    chunks[axis] = (x.shape[axis] + width[0] + width[1],)
+    pad = [(0, 0)] * x.ndim
+    pad[axis] = width
+    return x.map_blocks(np.pad, pad_width=pad, mode=mode, chunks=tuple(chunks), dtype=x.dtype)
+
+
 def correlate_padded(x, anchored, axes, kernel_shape, pad_lo, out_shape, border, cval, dtype):
     """A valid correlation of ``x`` padded by ``pad_lo`` (and up to ``out_shape``) by ``border``.
 
@@ -221,7 +231,15 @@ def correlate_padded(x, anchored, axes, kernel_shape, pad_lo, out_shape, border,
         if mode == "constant":
             x = da.pad(x, widths, mode="constant", constant_values=cval if border == "constant" else 0)
         else:
-            x = da.pad(x, widths, mode=mode)
+            # ``da.pad`` extends by the samples next to each edge only: a pad
+            # wider than the axis (a kernel longer than the input) would come
+            # out wrong, so such an axis is padded by NumPy, in one chunk.
+            for a in range(nd):
+                if max(widths[a]) > x.shape[a] - (mode == "reflect"):
+                    x = _pad_in_one_chunk(x, a, widths[a], mode)
+                    widths[a] = (0, 0)
+            if any(w != (0, 0) for w in widths):
+                x = da.pad(x, widths, mode=mode)
     # ``da.pad`` adds the padding as chunks of their own, thinner than the
     # reach.  A regular rechunk to the largest chunk puts the output's chunk
     # boundaries where the input's are in 'same' mode (a thin remainder, if
