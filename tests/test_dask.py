@@ -60,6 +60,24 @@ def test_2d_boundaries(rng, image, mode, boundary):
     np.testing.assert_allclose(got, expected, rtol=0, atol=bound)
 
 
+@pytest.mark.parametrize("mode", ["full", "same"])
+@pytest.mark.parametrize("boundary", ["wrap", "symm"])
+@pytest.mark.parametrize("shape, kshape, chunks", [((6, 4), (3, 6), (4, 2)), ((9, 2), (1, 7), (9, 1)),
+                                                   ((6, 2), (1, 7), (1, 2)), ((3, 5), (8, 11), (2, 3))])
+def test_2d_boundaries_with_a_kernel_longer_than_the_input(rng, mode, boundary, shape, kshape, chunks):
+    # The wrap / symm extension is then wider than the input itself (the
+    # samples next to the edge are not enough): against the in-memory result
+    # and scipy.
+    signal = pytest.importorskip("scipy.signal")
+    a = rng.standard_normal(shape)
+    b = rng.standard_normal(kshape)
+    for op in ("convolve2d", "correlate2d"):
+        got = getattr(fastconv, op)(da.from_array(a, chunks=chunks), b, mode, boundary).compute()
+        np.testing.assert_array_equal(got, getattr(fastconv, op)(a, b, mode, boundary))
+        bound = 4 * b.size * np.finfo(np.float64).eps * np.abs(a).max() * np.abs(b).sum()
+        np.testing.assert_allclose(got, getattr(signal, op)(a, b, mode, boundary), rtol=0, atol=bound)
+
+
 def test_many_signals_along_the_last_axis(rng):
     x = rng.standard_normal((12, 3000))
     v = rng.standard_normal((1, 40))
