@@ -256,7 +256,9 @@ def fftconvolve(in1, in2, mode="full", axes=None):
         Of the caller's array kind.  Its dtype is ``numpy.result_type`` of
         the inputs' FFT dtypes: bool and integers count as float64, float16
         as float32 (so float32 stays float32, and float32 with int8 gives
-        float64, as in scipy).
+        float64, as in scipy).  As in scipy, where one input has length 1
+        along every convolved axis the result is the product ``in1 * in2``,
+        computed exactly in its own dtype (integers stay integers).
 
     Raises
     ------
@@ -384,12 +386,17 @@ _PLANS: dict = {}  # (shapes, dtypes, arguments) -> (plan, swapped); see _signal
 
 def _geometry(a, b, mode, method, axes, *, convolution, fft_dtypes):
     """The plan (before ``method='auto'`` is resolved) and whether the inputs swap, from shapes and dtypes."""
-    rdt = fft_result_dtype(a, b) if fft_dtypes else result_dtype(a, b)
     check_same_ndim(a, b)
     check_not_empty(a, "in1")
     check_not_empty(b, "in2")
     axes = normalize_axes(axes, a.ndim)
     _check_batch_shapes(a, b, axes)
+    if fft_dtypes and all(a.shape[i] == 1 or b.shape[i] == 1 for i in axes):
+        # As scipy's fftconvolve / oaconvolve: with one input of length 1
+        # along every convolved axis the result is the product ``in1 * in2``,
+        # with no FFT and in the product's dtype (integers stay integers).
+        fft_dtypes, method = False, "direct"
+    rdt = fft_result_dtype(a, b) if fft_dtypes else result_dtype(a, b)
 
     if mode == "valid":
         swapped = _valid_swap_needed(a, b, axes)

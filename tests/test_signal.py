@@ -671,3 +671,21 @@ def test_long_inputs_agree_with_numpy(rng):
     v = rng.standard_normal(37)
     got = fastconv.convolve(a, v)
     check(got, np.convolve(a, v), a, v, ref.signal_convolve, nterms=math.prod(v.shape))
+
+
+@pytest.mark.parametrize("func", ["fftconvolve", "oaconvolve"])
+@pytest.mark.parametrize("s1, s2, axes, mode", [((5,), (1,), None, "full"), ((1, 2), (1, 1), None, "same"),
+                                                ((3, 4), (1, 1), None, "valid"), ((3, 4), (1, 4), [0], "full"),
+                                                ((3, 4), (3, 1), [1], "same")])
+@pytest.mark.parametrize("dtypes", [(np.int32, np.int32), (np.complex64, np.int16), (np.uint8, np.bool_),
+                                    (np.float32, np.int8), (np.int64, np.float64)])
+def test_fft_functions_without_a_transform_return_the_product(rng, func, s1, s2, axes, mode, dtypes):
+    # With one input of length 1 along every convolved axis, scipy's
+    # fftconvolve / oaconvolve return in1 * in2 (no FFT), in the product's
+    # dtype: integers stay integers.
+    a = (rng.standard_normal(s1) * 5).astype(dtypes[0])
+    b = (rng.standard_normal(s2) * 5).astype(dtypes[1])
+    got = getattr(fastconv, func)(a, b, mode, axes=axes)
+    want = getattr(scipy.signal, func)(a, b, mode, axes=axes)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
