@@ -511,7 +511,8 @@ def _check_origins(origin, n: int) -> list:
 
 def _output_dtype(output, input_dtype: np.dtype, complex_output: bool) -> np.dtype:
     if output is None:
-        return np.promote_types(input_dtype, np.complex64) if complex_output else input_dtype
+        # in the input's kind, native byte order (as scipy's ``input.dtype.name``)
+        return np.promote_types(input_dtype, np.complex64) if complex_output else input_dtype.newbyteorder("=")
     if isinstance(output, np.ndarray):
         dtype = output.dtype
     else:

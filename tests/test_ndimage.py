@@ -551,3 +551,20 @@ def test_integer_outputs_of_large_kernels_equal_scipy_exactly(rng, monkeypatch, 
     np.testing.assert_array_equal(ndimage.correlate1d(x, w1, axis=1, mode=mode),
                                   ndi.correlate1d(x, w1, axis=1, mode=mode))
     assert set(used) == {engine}
+
+
+@pytest.mark.parametrize("dtype", [">f8", ">i4", ">c16", "<f4"])
+def test_byte_order_of_the_output_is_scipys(rng, dtype):
+    # Without `output` the result has the input's kind in native byte order;
+    # a requested dtype is kept as given.
+    x = (rng.standard_normal((6, 7)) * 10).astype(dtype)
+    w = rng.integers(-2, 3, (3, 3)).astype(np.float64)
+    for op, kernel in [("correlate", w), ("convolve", w), ("correlate1d", w[0]), ("convolve1d", w[0])]:
+        got = getattr(ndimage, op)(x, kernel)
+        want = getattr(ndi, op)(x, kernel)
+        assert got.dtype.str == want.dtype.str
+        # integer-valued weights: exact for integers, rounding of the dtype otherwise
+        tol = 0 if got.dtype.kind == "i" else 4 * np.finfo(got.dtype).eps * np.abs(x).max() * 9
+        np.testing.assert_allclose(got, want, rtol=0, atol=tol)
+        requested = np.dtype(dtype).newbyteorder(">")
+        assert getattr(ndimage, op)(x, kernel, output=requested).dtype.str == requested.str
