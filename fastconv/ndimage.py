@@ -97,7 +97,9 @@ def correlate(input, weights, output=None, mode="reflect", cval=0.0, origin=0, *
     axes : int or sequence of int, optional
         The axes to filter along (default: all); `weights` has one dimension
         per axis given, in ascending order of the axes, while `origin` and
-        `mode` sequences follow the order of `axes` (scipy's rule).
+        `mode` sequences follow the order of `axes` (scipy's rule); when
+        `axes` names every axis, scipy 1.17 takes an `origin` sequence in
+        ascending order of the axes instead, and so does fastconv.
 
     Returns
     -------
@@ -600,11 +602,14 @@ def _filter(input, weights, output, mode, cval, origin, axes, *, convolution, fo
     border = ["zero"] * x.ndim
     shift = [0] * x.ndim
     # As in scipy: the weights' dimensions belong to the filtered axes in
-    # ascending order, while origins and modes follow the order of `axes`.
+    # ascending order, and modes follow the order of `axes`; so do origins,
+    # except when `axes` names every axis: scipy then takes them axis by
+    # axis in ascending order too.
     extent = dict(zip(sorted(axes), w.shape))
+    origin_of = dict(zip(sorted(axes) if len(axes) == x.ndim else axes, origins))
     for i, a in enumerate(axes):
         k = extent[a]
-        o = origins[i]
+        o = origin_of[a]
         if convolution:
             # scipy flips the kernel and mirrors the origin; an even kernel's
             # centre moves by one.
@@ -612,7 +617,7 @@ def _filter(input, weights, output, mode, cval, origin, axes, *, convolution, fo
         if not -(k // 2) <= o <= (k - 1) // 2:
             raise ValueError(
                 "Invalid origin; origin must satisfy -(weights.shape[k] // 2) <= origin[k] <= "
-                f"(weights.shape[k]-1) // 2; got origin {origins[i]} for axis {a} with "
+                f"(weights.shape[k]-1) // 2; got origin {origin_of[a]} for axis {a} with "
                 f"{k} weights"
             )
         kshape[a] = k

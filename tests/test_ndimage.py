@@ -408,6 +408,17 @@ def test_unsorted_axes_follow_scipy(rng):
             got = getattr(ndimage, op)(x, w, axes=axes, origin=origin, mode="wrap")
             expected = getattr(ndi, op)(x, w, axes=axes, origin=origin, mode="wrap")
             np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)
+    # Every axis named, out of order: scipy takes the origins in ascending
+    # order of the axes (not in the order given), and validates them so.
+    x2, w2 = rng.standard_normal((8, 9)), rng.standard_normal((5, 4))
+    for axes, origin in [((1, 0), (2, -1)), ((-1, 0), (-2, 1)), ((1, 0), (0, 1))]:
+        for op in ("correlate", "convolve"):
+            got = getattr(ndimage, op)(x2, w2, axes=axes, origin=origin)
+            expected = getattr(ndi, op)(x2, w2, axes=axes, origin=origin)
+            np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)
+    for call in (ndimage.correlate, ndi.correlate):
+        with pytest.raises(ValueError, match="Invalid origin"):
+            call(np.ones((4, 6)), np.ones((1, 5)), axes=(1, 0), origin=[2, 0])
     with pytest.raises(TypeError, match="axes must be an integer"):
         ndimage.correlate(x, w, axes=(1.5, 0))
 
