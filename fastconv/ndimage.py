@@ -568,8 +568,20 @@ def _filter(input, weights, output, mode, cval, origin, axes, *, convolution, fo
     check_signal_array(w, "weights")
     if footprint:
         w = _footprint_weights(w)
+    if x.ndim == 0 and w.ndim == 0 and not lazy and axes in (None, ()):
+        # As scipy: a 0-d input filtered by 0-d weights gives a 0-d array,
+        # input * weight (computed as the 1-D filter of one sample).
+        one = output.reshape(1) if isinstance(output, np.ndarray) else output
+        result = _filter(x.reshape(1), w.reshape(1), one, mode, cval, origin, None,
+                         convolution=convolution, footprint=footprint)
+        if isinstance(output, np.ndarray):
+            return output
+        result = np.asarray(result).reshape(())
+        back = _dispatch.from_numpy(result, xp)
+        return result if isinstance(back, np.generic) else back  # a 0-d array, not a NumPy scalar
     if x.ndim == 0:
-        raise ValueError("input must have at least one dimension; got a 0-d array")
+        raise ValueError("input must have at least one dimension (or be 0-d, with 0-d weights); "
+                         f"got a 0-d input and weights of shape {w.shape}")
     axes = _normalize_axes(axes, x.ndim)
     if w.ndim != len(axes):
         raise NdimageArgumentError(

@@ -579,3 +579,18 @@ def test_byte_order_of_the_output_is_scipys(rng, dtype):
         np.testing.assert_allclose(got, want, rtol=0, atol=tol)
         requested = np.dtype(dtype).newbyteorder(">")
         assert getattr(ndimage, op)(x, kernel, output=requested).dtype.str == requested.str
+
+
+@pytest.mark.parametrize("op", ["correlate", "convolve"])
+@pytest.mark.parametrize("x, w", [(5.0, 2.0), (5, 2), (np.uint8(3), 100.0), (1 + 2j, 2 - 1j), (7.0, 1e-17)])
+def test_0d_input_and_weights_give_a_0d_array_like_scipy(op, x, w):
+    x, w = np.array(x), np.array(w)
+    got = getattr(ndimage, op)(x, w)
+    want = getattr(ndi, op)(x, w)
+    assert type(got) is np.ndarray and got.shape == () and got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+    out = np.zeros((), want.dtype)
+    assert getattr(ndimage, op)(x, w, output=out) is out
+    np.testing.assert_array_equal(out, want)
+    with pytest.raises(ValueError, match="0-d input and weights of shape"):
+        getattr(ndimage, op)(x, np.ones(3))
