@@ -87,9 +87,11 @@ _CHANNEL_STEP = 128
 
 def applies(geometry, groups: int, in_channels: int, out_channels: int, batch: int) -> bool:
     """Whether a layer suits this engine: 3x3 2-D, stride and dilation 1, enough channels and tiles."""
-    in_dims, out_dims, k_dims, stride, dilation, _, border = geometry
+    in_dims, out_dims, k_dims, stride, dilation, pad_lo, border = geometry
     return (
         int(in_dims[0]) == 1
+        and int(out_dims[0]) == 1
+        and int(pad_lo[0]) == 0
         and tuple(int(k) for k in k_dims) == (1, 3, 3)
         and all(int(s) == 1 for s in stride)
         and all(int(d) == 1 for d in dilation)
