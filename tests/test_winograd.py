@@ -373,3 +373,23 @@ def test_concurrent_calls_from_many_threads(shape):
     for t in threads:
         t.join()
     assert not failures
+
+
+@pytest.mark.skipif(torch is None, reason="needs torch")
+@pytest.mark.parametrize("padding", [(1, 1, 1), (2, 0, 1), (0, 1, 1)])
+@pytest.mark.parametrize("mode", ["zeros", "replicate"])
+def test_single_plane_volumes_run_on_it_only_without_depth_padding(layout, spy, padding, mode):
+    # A conv3d with a 1x3x3 kernel on single-plane volumes is a 2-D layer,
+    # but only without depth padding: padded planes add output planes (zero,
+    # or copies of the one plane), which the engine does not compute.
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 16, 1, 9, 10))
+    w = rng.standard_normal((16, 16, 1, 3, 3))
+    got = nn.conv3d(x, w, padding=padding, padding_mode=mode)
+    tx = torch.from_numpy(x)
+    pad = [p for p in reversed(padding) for _ in range(2)]
+    F = torch.nn.functional
+    want = F.conv3d(F.pad(tx, pad, mode="constant" if mode == "zeros" else mode), torch.from_numpy(w)).numpy()
+    assert got.shape == want.shape
+    assert spy == ([True] if padding[0] == 0 else [])
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-10 * np.abs(want).max())
