@@ -245,7 +245,11 @@ def fftconvolve(in1, in2, mode="full", axes=None):
         Inputs with the same number of dimensions (any array-API arrays,
         lists or scalars).
     mode : {'full', 'valid', 'same'}, optional
-        As in :func:`convolve`.
+        As in :func:`convolve`, except that, as in scipy's fftconvolve,
+        'valid' compares only the axes where neither input has length 1
+        (along the others the result has the broadcast length), so shapes
+        such as (2, 3) and (4, 1) are accepted here and refused by
+        :func:`convolve`.
     axes : int or sequence of int, optional
         Axes to convolve over (default: all).  Along the other axes the
         inputs must have equal lengths or length 1.
@@ -391,6 +395,7 @@ def _geometry(a, b, mode, method, axes, *, convolution, fft_dtypes):
     check_not_empty(b, "in2")
     axes = normalize_axes(axes, a.ndim)
     _check_batch_shapes(a, b, axes)
+    fft_rule = fft_dtypes
     if fft_dtypes and all(a.shape[i] == 1 or b.shape[i] == 1 for i in axes):
         # As scipy's fftconvolve / oaconvolve: with one input of length 1
         # along every convolved axis the result is the product ``in1 * in2``,
@@ -399,7 +404,7 @@ def _geometry(a, b, mode, method, axes, *, convolution, fft_dtypes):
     rdt = fft_result_dtype(a, b) if fft_dtypes else result_dtype(a, b)
 
     if mode == "valid":
-        swapped = _valid_swap_needed(a, b, axes)
+        swapped = _valid_swap_needed(a, b, _valid_axes(a, b, axes, fft_rule))
     else:
         # 'full' is symmetric up to a reversal: keep the smaller input as the
         # kernel, which is what the direct engine is fast at.
@@ -408,9 +413,7 @@ def _geometry(a, b, mode, method, axes, *, convolution, fft_dtypes):
     if swapped:
         a, b = b, a
 
-    pad_lo, out_shape = signal_padding(
-        [a.shape[i] for i in axes], [b.shape[i] for i in axes], mode
-    )
+    pad_lo, out_shape = _mode_padding(a, b, axes, mode, fft_rule)
     plan = make_plan(
         a,
         b,
@@ -646,7 +649,6 @@ def _lazy(in1, in2, mode, axes, *, convolution, method="auto", fft_dtypes=False,
     a = in1 if _dask.is_dask(in1) else da.from_array(_dispatch.to_numpy(in1, "in1"))
     check_choice(mode, "mode", _MODES, _MODE_HINT)
     check_choice(method, "method", _METHODS, _METHOD_HINT)
-    rdt = fft_result_dtype(a, b) if fft_dtypes else result_dtype(a, b)
     if two_d and not a.ndim == b.ndim == 2:
         raise ValueError(
             f"{name} inputs must both be 2-D arrays; got in1.ndim={a.ndim} and in2.ndim={b.ndim}"
@@ -656,7 +658,11 @@ def _lazy(in1, in2, mode, axes, *, convolution, method="auto", fft_dtypes=False,
     check_not_empty(b, "in2")
     axes = normalize_axes(axes, a.ndim)
     _check_batch_shapes(a, b, axes)
-    if mode == "valid" and _valid_swap_needed(a, b, axes):
+    fft_rule = fft_dtypes
+    if fft_dtypes and all(a.shape[i] == 1 or b.shape[i] == 1 for i in axes):
+        fft_dtypes, method = False, "direct"  # the product, as in memory (see _geometry)
+    rdt = fft_result_dtype(a, b) if fft_dtypes else result_dtype(a, b)
+    if mode == "valid" and _valid_swap_needed(a, b, _valid_axes(a, b, axes, fft_rule)):
         raise NotImplementedError(
             "in2 is larger than in1 in 'valid' mode; with a Dask in1 the kernel in2 must be the "
             "smaller input (swap them, as 'valid' mode allows)"
@@ -674,7 +680,7 @@ def _lazy(in1, in2, mode, axes, *, convolution, method="auto", fft_dtypes=False,
     else:
         same_lo = lambda k: k // 2  # noqa: E731
     kshape = [b.shape[i] for i in axes]
-    pad_lo, out_shape = signal_padding([a.shape[i] for i in axes], kshape, mode, same_lo=same_lo)
+    pad_lo, out_shape = _mode_padding(a, b, axes, mode, fft_rule, same_lo)
 
     if two_d:
         op = convolve2d if convolution else correlate2d
@@ -706,6 +712,26 @@ def _multiplies_padding(a, b, mode) -> bool:
     if a.ndim == 1 and (mode == "full" or a.size >= b.size):
         return False
     return not all_finite(b)
+
+
+def _valid_axes(a, b, axes, fft_rule: bool) -> list:
+    """The axes scipy's 'valid' rule compares: all, or for fftconvolve / oaconvolve those where no input has length 1."""
+    return [i for i in axes if a.shape[i] != 1 and b.shape[i] != 1] if fft_rule else list(axes)
+
+
+def _mode_padding(a, b, axes, mode, fft_rule: bool, same_lo=lambda k: k // 2):
+    """``signal_padding`` of ``mode``; with ``fft_rule`` (scipy's fftconvolve / oaconvolve)
+    'valid' along an axis where one input has length 1 is the product's
+    broadcast length there, which is 'full'.
+    """
+    lens = [a.shape[i] for i in axes], [b.shape[i] for i in axes]
+    pad_lo, out_shape = signal_padding(*lens, mode, same_lo=same_lo)
+    if mode == "valid" and fft_rule:
+        full_lo, full_out = signal_padding(*lens, "full")
+        one = [a.shape[i] == 1 or b.shape[i] == 1 for i in axes]
+        pad_lo = tuple(f if t else p for f, p, t in zip(full_lo, pad_lo, one))
+        out_shape = tuple(f if t else o for f, o, t in zip(full_out, out_shape, one))
+    return pad_lo, out_shape
 
 
 def _valid_swap_needed(a, b, axes) -> bool:

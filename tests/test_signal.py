@@ -689,3 +689,40 @@ def test_fft_functions_without_a_transform_return_the_product(rng, func, s1, s2,
     want = getattr(scipy.signal, func)(a, b, mode, axes=axes)
     assert got.dtype == want.dtype and got.shape == want.shape
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("func", ["fftconvolve", "oaconvolve"])
+@pytest.mark.parametrize("s1, s2", [((2, 3), (4, 1)), ((1, 3), (4, 1)), ((2, 5), (3, 1)), ((3, 1, 4), (1, 5, 2)),
+                                    ((1, 7), (4, 1))])
+def test_fft_functions_valid_mode_leaves_length_1_axes_to_broadcasting(rng, func, s1, s2):
+    # scipy's fftconvolve / oaconvolve compare only the axes where neither
+    # input has length 1 for 'valid' (scipy.signal.convolve compares all and
+    # refuses these shapes); along the others the result has the product's
+    # broadcast length.  The same on a Dask in1.
+    a = rng.standard_normal(s1)
+    b = rng.standard_normal(s2)
+    want = getattr(scipy.signal, func)(a, b, "valid")
+    got = getattr(fastconv, func)(a, b, "valid")
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12 * np.abs(want).max())
+    with pytest.raises(ValueError, match="at least as large"):
+        fastconv.convolve(a, b, "valid")
+    da = pytest.importorskip("dask.array")
+    if any(n < k for n, k in zip(s1, s2) if n != 1 and k != 1):
+        # scipy swaps the inputs; a Dask in1 must be the larger one (documented)
+        with pytest.raises(NotImplementedError, match="in2 is larger than in1"):
+            getattr(fastconv, func)(da.from_array(a, chunks=2), b, "valid")
+        return
+    lazy = getattr(fastconv, func)(da.from_array(a, chunks=2), b, "valid")
+    np.testing.assert_allclose(lazy.compute(), want, rtol=0, atol=1e-12 * np.abs(want).max())
+
+
+def test_fft_functions_without_a_transform_keep_the_product_dtype_on_dask(rng):
+    da = pytest.importorskip("dask.array")
+    a = (rng.standard_normal(33) * 9).astype(np.int16)
+    b = np.array([3], np.int8)
+    for func in ("fftconvolve", "oaconvolve"):
+        lazy = getattr(fastconv, func)(da.from_array(a, chunks=5), b)
+        want = getattr(scipy.signal, func)(a, b)
+        assert lazy.dtype == want.dtype == np.int16
+        np.testing.assert_array_equal(lazy.compute(), want)
