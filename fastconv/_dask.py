@@ -229,7 +229,12 @@ def correlate_padded(x, anchored, axes, kernel_shape, pad_lo, out_shape, border,
     if any(w != (0, 0) for w in widths):
         mode = _PAD_MODES[border]
         if mode == "constant":
-            x = da.pad(x, widths, mode="constant", constant_values=cval if border == "constant" else 0)
+            fill = cval if border == "constant" and cval != 0 else 0
+            if fill != 0 and x.dtype != np.dtype(dtype):
+                # The fill value is one of the result's dtype (2 for bool
+                # input, a complex value for real input): pad in that dtype.
+                x = x.astype(dtype)
+            x = da.pad(x, widths, mode="constant", constant_values=fill)
         else:
             # ``da.pad`` extends by the samples next to each edge only: a pad
             # wider than the axis (a kernel longer than the input) would come

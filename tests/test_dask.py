@@ -78,6 +78,31 @@ def test_2d_boundaries_with_a_kernel_longer_than_the_input(rng, mode, boundary, 
         np.testing.assert_allclose(got, getattr(signal, op)(a, b, mode, boundary), rtol=0, atol=bound)
 
 
+@pytest.mark.parametrize("dtypes", [(np.bool_, np.complex128), (np.int8, np.float64), (np.float32, np.complex128),
+                                    (np.bool_, np.int16)])
+@pytest.mark.parametrize("fillvalue", [0, 2, 1.5, 2 - 1j])
+def test_2d_fill_value_of_the_result_dtype(rng, dtypes, fillvalue):
+    # The fill value belongs to the result's dtype (2 for a bool image and
+    # a complex kernel): the lazy padding must not cast it to the input's.
+    import warnings
+
+    a = (rng.standard_normal((8, 9)) * 3).astype(dtypes[0])
+    b = (rng.standard_normal((4, 3)) * 3).astype(dtypes[1])
+    if isinstance(fillvalue, complex) and np.result_type(*dtypes).kind != "c":
+        # a complex fill value for a real result: refused, lazily as in memory
+        for image in (a, da.from_array(a, chunks=3)):
+            with pytest.raises(ValueError, match="fillvalue"):
+                fastconv.convolve2d(image, b, "full", "fill", fillvalue)
+        return
+    expected = fastconv.convolve2d(a, b, "full", "fill", fillvalue)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = fastconv.convolve2d(da.from_array(a, chunks=3), b, "full", "fill", fillvalue).compute()
+    assert got.dtype == expected.dtype
+    scale = np.finfo(np.float64).eps * 16 * (np.abs(a).max() + abs(fillvalue)) * np.abs(b).sum()
+    np.testing.assert_allclose(got, expected, rtol=0, atol=scale)
+
+
 def test_many_signals_along_the_last_axis(rng):
     x = rng.standard_normal((12, 3000))
     v = rng.standard_normal((1, 40))
