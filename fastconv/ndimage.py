@@ -443,7 +443,8 @@ def _rank1_factors(k: np.ndarray, tol: float):
 
 
 def _weights_1d(weights):
-    w = _dispatch.to_numpy(weights, "weights")
+    # Dask weights stay lazy, so the result is a Dask array, as with correlate.
+    w = weights if _dask.is_dask(weights) else _dispatch.to_numpy(weights, "weights")
     if w.ndim != 1 or w.shape[0] < 1:
         raise NdimageArgumentError(
             f"weights must be a non-empty 1-D array (no filter weights given); got shape {w.shape}"

@@ -203,3 +203,16 @@ def test_distributed_local_cluster(rng):
         got2 = fastconv.convolve2d(x, k, mode="same", boundary="symm").compute()
     np.testing.assert_array_equal(got, ndimage.correlate(img, k, mode="reflect"))
     np.testing.assert_array_equal(got2, fastconv.convolve2d(img, k, mode="same", boundary="symm"))
+
+
+def test_dask_weights_alone_give_a_lazy_result_in_every_face(rng):
+    # A Dask array among the arguments makes the result a Dask array, also
+    # when it is the kernel.
+    x = rng.standard_normal((12, 13))
+    k2, k1 = rng.standard_normal((3, 3)), rng.standard_normal(4)
+    calls = [(fastconv.convolve, (x, k2)), (fastconv.correlate2d, (x, k2)), (ndimage.correlate, (x, k2)),
+             (ndimage.convolve, (x, k2)), (ndimage.correlate1d, (x, k1)), (ndimage.convolve1d, (x, k1))]
+    for func, (a, k) in calls:
+        lazy = func(a, da.from_array(k))
+        assert isinstance(lazy, da.Array), func.__name__
+        np.testing.assert_array_equal(lazy.compute(), func(a, k))
