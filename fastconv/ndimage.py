@@ -277,8 +277,8 @@ def correlate1d(input, weights, axis=-1, output=None, mode="reflect", cval=0.0, 
     >>> ndimage.correlate1d([2, 8, 0, 4, 1, 9, 9, 0], weights=[1, 3])
     array([ 8, 26,  8, 12,  7, 28, 36,  9])
     """
-    w = _weights_1d(weights)
-    return _filter(input, w, output, mode, cval, origin, _axis(axis, input), convolution=False)
+    _weights_1d(weights)  # checked here; converted by _filter, after the array-library check
+    return _filter(input, weights, output, mode, cval, origin, _axis(axis, input), convolution=False)
 
 
 def convolve1d(input, weights, axis=-1, output=None, mode="reflect", cval=0.0, origin=0):
@@ -316,8 +316,8 @@ def convolve1d(input, weights, axis=-1, output=None, mode="reflect", cval=0.0, o
     >>> ndimage.convolve1d([2, 8, 0, 4, 1, 9, 9, 0], weights=[1, 3])
     array([14, 24,  4, 13, 12, 36, 27,  0])
     """
-    w = _weights_1d(weights)
-    return _filter(input, w, output, mode, cval, origin, _axis(axis, input), convolution=True)
+    _weights_1d(weights)  # checked here; converted by _filter, after the array-library check
+    return _filter(input, weights, output, mode, cval, origin, _axis(axis, input), convolution=True)
 
 
 def separate(kernel, *, rtol=None):
@@ -646,9 +646,10 @@ def _filter(input, weights, output, mode, cval, origin, axes, *, convolution, fo
         # Each overlapped chunk is filtered by this very function.
         reach = [max(s, k - 1 - s) for s, k in zip(shift, kshape)]
         wrap = {a for a in range(x.ndim) if border[a] == "wrap"}
-        public = convolve if convolution else correlate
-        block = functools.partial(public, weights=weights, output=out_dtype, mode=mode, cval=cval,
-                                  origin=origin, axes=axes)
+        # (the weights rule, footprint or not, is the call's own: correlate1d
+        # multiplies every weight, correlate drops the tiny ones)
+        block = functools.partial(_filter, weights=weights, output=out_dtype, mode=mode, cval=cval,
+                                  origin=origin, axes=axes, convolution=convolution, footprint=footprint)
         return _dask.filter_same_shape(x, block, reach, wrap, out_dtype)
 
     if x.size == 0:

@@ -216,3 +216,14 @@ def test_dask_weights_alone_give_a_lazy_result_in_every_face(rng):
         lazy = func(a, da.from_array(k))
         assert isinstance(lazy, da.Array), func.__name__
         np.testing.assert_array_equal(lazy.compute(), func(a, k))
+
+
+def test_dask_1d_filters_multiply_every_weight_like_in_memory():
+    # correlate1d / convolve1d use every weight (a NaN or a tiny one too),
+    # as scipy's; the lazy path must not apply the N-D filters' rule.
+    ndi = pytest.importorskip("scipy.ndimage")
+    x = np.arange(8.0)
+    for op, w in [("correlate1d", [1.0, np.nan, 1.0]), ("convolve1d", [0.0, 1e-20, 0.0])]:
+        lazy = getattr(ndimage, op)(da.from_array(x, chunks=4), w).compute()
+        np.testing.assert_array_equal(lazy, getattr(ndimage, op)(x, w))
+        np.testing.assert_array_equal(lazy, getattr(ndi, op)(x, w))

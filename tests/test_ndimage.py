@@ -594,3 +594,13 @@ def test_0d_input_and_weights_give_a_0d_array_like_scipy(op, x, w):
     np.testing.assert_array_equal(out, want)
     with pytest.raises(ValueError, match="0-d input and weights of shape"):
         getattr(ndimage, op)(x, np.ones(3))
+
+
+def test_two_array_libraries_are_refused_by_every_filter():
+    torch = pytest.importorskip("torch")
+    xps = pytest.importorskip("array_api_strict")
+    for op, w in [("correlate", np.ones((3,))), ("correlate1d", np.ones(3)), ("convolve1d", np.ones(3))]:
+        with pytest.raises(TypeError, match="one array library"):
+            getattr(ndimage, op)(torch.ones(8, dtype=torch.float64), xps.asarray(w))
+        # a NumPy array or a list beside a tensor is plain data: a tensor comes back
+        assert isinstance(getattr(ndimage, op)(torch.ones(8, dtype=torch.float64), list(w)), torch.Tensor)
