@@ -40,7 +40,7 @@ def namespace(*arrays):
     except TypeError as exc:
         names = sorted({f"{type(a).__module__}.{type(a).__name__}" for a in found})
         raise TypeError(
-            f"in1 and in2 must come from one array library; got {' and '.join(names)}"
+            f"the array arguments must come from one array library; got {' and '.join(names)}"
         ) from exc
 
 
