@@ -396,10 +396,7 @@ def _geometry(a, b, mode, method, axes, *, convolution, fft_dtypes):
     axes = normalize_axes(axes, a.ndim)
     _check_batch_shapes(a, b, axes)
     fft_rule = fft_dtypes
-    if fft_dtypes and all(a.shape[i] == 1 or b.shape[i] == 1 for i in axes):
-        # As scipy's fftconvolve / oaconvolve: with one input of length 1
-        # along every convolved axis the result is the product ``in1 * in2``,
-        # with no FFT and in the product's dtype (integers stay integers).
+    if fft_dtypes and _product_only(a, b, axes):
         fft_dtypes, method = False, "direct"
     rdt = fft_result_dtype(a, b) if fft_dtypes else result_dtype(a, b)
 
@@ -659,8 +656,8 @@ def _lazy(in1, in2, mode, axes, *, convolution, method="auto", fft_dtypes=False,
     axes = normalize_axes(axes, a.ndim)
     _check_batch_shapes(a, b, axes)
     fft_rule = fft_dtypes
-    if fft_dtypes and all(a.shape[i] == 1 or b.shape[i] == 1 for i in axes):
-        fft_dtypes, method = False, "direct"  # the product, as in memory (see _geometry)
+    if fft_dtypes and _product_only(a, b, axes):
+        fft_dtypes, method = False, "direct"
     rdt = fft_result_dtype(a, b) if fft_dtypes else result_dtype(a, b)
     if mode == "valid" and _valid_swap_needed(a, b, _valid_axes(a, b, axes, fft_rule)):
         raise NotImplementedError(
@@ -712,6 +709,16 @@ def _multiplies_padding(a, b, mode) -> bool:
     if a.ndim == 1 and (mode == "full" or a.size >= b.size):
         return False
     return not all_finite(b)
+
+
+def _product_only(a, b, axes) -> bool:
+    """Whether scipy's fftconvolve / oaconvolve return ``in1 * in2`` without an FFT.
+
+    With one input of length 1 along every convolved axis, they return the
+    product, in the product's dtype (integers stay integers); fastconv then
+    runs the direct engine, which computes it exactly.
+    """
+    return all(a.shape[i] == 1 or b.shape[i] == 1 for i in axes)
 
 
 def _valid_axes(a, b, axes, fft_rule: bool) -> list:
