@@ -277,7 +277,7 @@ def correlate1d(input, weights, axis=-1, output=None, mode="reflect", cval=0.0, 
     >>> ndimage.correlate1d([2, 8, 0, 4, 1, 9, 9, 0], weights=[1, 3])
     array([ 8, 26,  8, 12,  7, 28, 36,  9])
     """
-    _weights_1d(weights)  # checked here; converted by _filter, after the array-library check
+    _check_weights_1d(weights)  # converted by _filter, after the array-library check
     return _filter(input, weights, output, mode, cval, origin, _axis(axis, input), convolution=False)
 
 
@@ -316,7 +316,7 @@ def convolve1d(input, weights, axis=-1, output=None, mode="reflect", cval=0.0, o
     >>> ndimage.convolve1d([2, 8, 0, 4, 1, 9, 9, 0], weights=[1, 3])
     array([14, 24,  4, 13, 12, 36, 27,  0])
     """
-    _weights_1d(weights)  # checked here; converted by _filter, after the array-library check
+    _check_weights_1d(weights)  # converted by _filter, after the array-library check
     return _filter(input, weights, output, mode, cval, origin, _axis(axis, input), convolution=True)
 
 
@@ -442,14 +442,13 @@ def _rank1_factors(k: np.ndarray, tol: float):
     return None
 
 
-def _weights_1d(weights):
-    # Dask weights stay lazy, so the result is a Dask array, as with correlate.
+def _check_weights_1d(weights) -> None:
+    # (Dask weights are not computed here: the result is then a Dask array.)
     w = weights if _dask.is_dask(weights) else _dispatch.to_numpy(weights, "weights")
     if w.ndim != 1 or w.shape[0] < 1:
         raise NdimageArgumentError(
             f"weights must be a non-empty 1-D array (no filter weights given); got shape {w.shape}"
         )
-    return w
 
 
 def _axis(axis, input) -> tuple:
