@@ -227,3 +227,16 @@ def test_dask_1d_filters_multiply_every_weight_like_in_memory():
         lazy = getattr(ndimage, op)(da.from_array(x, chunks=4), w).compute()
         np.testing.assert_array_equal(lazy, getattr(ndimage, op)(x, w))
         np.testing.assert_array_equal(lazy, getattr(ndi, op)(x, w))
+
+
+def test_a_dask_array_beside_another_library_is_refused():
+    torch = pytest.importorskip("torch")
+    calls = [fastconv.convolve, lambda a, b: fastconv.correlate2d(a[None], b[None]), ndimage.correlate,
+             ndimage.convolve1d]
+    lazy, tensor = da.ones((6,), chunks=2), torch.ones(3, dtype=torch.float64)
+    for call in calls:
+        for a, b in ((lazy, tensor), (tensor, lazy)):
+            with pytest.raises(TypeError, match="one array library"):
+                call(a, b)
+    # NumPy arrays and lists beside a Dask array are plain data
+    assert isinstance(fastconv.convolve(lazy, [1.0, 2.0]), da.Array)
