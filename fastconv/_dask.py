@@ -51,18 +51,6 @@ def materialize(a, name: str) -> np.ndarray:
     return np.asarray(a.compute()) if is_dask(a) else a
 
 
-def check_one_library(*arrays) -> None:
-    """Refuse a Dask array beside another library's array (torch, JAX, ...), as two libraries are refused elsewhere."""
-    from . import _dispatch
-
-    others = [a for a in arrays if not is_dask(a)]
-    if _dispatch.namespace(*others) is not np:
-        names = sorted({f"{type(a).__module__}.{type(a).__name__}" for a in others
-                        if not isinstance(a, (np.ndarray, np.generic)) and _dispatch._is_array_object(a)})
-        raise TypeError("the array arguments must come from one array library; got a Dask array and "
-                        + " and ".join(names))
-
-
 def _single_thread(func):
     def run(block):
         import numba

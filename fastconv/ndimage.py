@@ -556,7 +556,7 @@ def _filter(input, weights, output, mode, cval, origin, axes, *, convolution, fo
     if lazy:
         import dask.array as da
 
-        _dask.check_one_library(input, weights)
+        _dispatch.namespace(input, weights)  # refuses a second array library beside Dask
         x = input if _dask.is_dask(input) else da.from_array(_dispatch.to_numpy(input, "input"))
         weights = _dispatch.to_numpy(_dask.materialize(weights, "weights"), "weights")
         if output is not None and not isinstance(output, (str, type, np.dtype)):
