@@ -24,6 +24,11 @@ memory: with the direct engine the result is bitwise the in-memory one.
   Compiled kernels load from Numba's on-disk cache in every worker process,
   so tasks never recompile them.
 
+CNN layers (``fastconv.nn``) are lowered along the batch axis instead
+(:func:`over_batch`): a layer reads every channel and pixel of a sample, and
+the samples of a batch are independent, so each chunk of samples is one
+task, computed by the in-memory layer.
+
 Kernels (``in2`` / ``weights``) must fit in memory; a Dask kernel is
 computed first.  This is the only module that imports Dask.
 """
@@ -52,13 +57,13 @@ def materialize(a, name: str) -> np.ndarray:
 
 
 def _single_thread(func):
-    def run(block):
+    def run(*blocks):
         import numba
 
         before = numba.get_num_threads()
         numba.set_num_threads(1)
         try:
-            return func(block)
+            return func(*blocks)
         finally:
             numba.set_num_threads(before)
 
@@ -264,3 +269,31 @@ def correlate_padded(x, anchored, axes, kernel_shape, pad_lo, out_shape, border,
     for a, o in zip(axes, out_shape):
         index[a] = slice(0, o)
     return z[tuple(index)]
+
+
+def over_batch(func, arrays, probe, *, total=False):
+    """``func(*blocks)`` over Dask ``arrays``, one task per chunk of their first (batch) axis.
+
+    Every other axis is gathered into one chunk, and the batch chunks of the
+    other arrays are aligned with the first one's.  ``probe`` is ``func`` on
+    an empty batch: it gives the result's trailing shape and dtype (and has
+    validated the arguments).  With ``total`` each task returns one array of
+    ``probe``'s shape (a weight gradient's share of the batch) and the result
+    is their sum, taken by Dask in a fixed order: equal to the in-memory
+    result up to rounding.  Otherwise the result has the first array's batch
+    chunks.
+    """
+    import dask
+    import dask.array as da
+
+    first = arrays[0].rechunk({a: -1 for a in range(1, arrays[0].ndim)})
+    batch = first.chunks[0]
+    aligned = [first] + [a.rechunk((batch,) + tuple((n,) for n in a.shape[1:])) for a in arrays[1:]]
+    run = _single_thread(func)
+    meta = np.empty((0,) * probe.ndim, probe.dtype)
+    if not total:
+        chunks = (batch,) + tuple((n,) for n in probe.shape[1:])
+        return da.map_blocks(run, *aligned, chunks=chunks, dtype=probe.dtype, meta=meta)
+    blocks = zip(*(a.to_delayed().ravel() for a in aligned))
+    parts = [da.from_delayed(dask.delayed(run)(*b), probe.shape, dtype=probe.dtype, meta=meta) for b in blocks]
+    return da.stack(parts).sum(axis=0, dtype=probe.dtype)

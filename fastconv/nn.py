@@ -39,7 +39,10 @@ summation, so they reach exactly the outputs they reach in torch.  Set
 ``FASTCONV_WINOGRAD=0`` (read when fastconv is imported) for direct
 summation everywhere.  Any array-API array goes in
 (torch tensors that require grad are refused: pass ``.detach()``) and the
-result comes back as the caller's kind of array.
+result comes back as the caller's kind of array.  A Dask array gives a lazy
+Dask array, computed one chunk of the batch per task by the in-memory layer
+(its samples bitwise the in-memory ones; a weight gradient sums the chunks'
+gradients, equal up to rounding).
 
 Threads and determinism: blocks of output run side by side on fastconv's
 threads (:func:`fastconv.set_num_threads`), each block's matrix product a
@@ -57,11 +60,12 @@ bits then depend on that library.
 
 from __future__ import annotations
 
+import functools
 import operator
 
 import numpy as np
 
-from . import _dispatch, _execute
+from . import _dask, _dispatch, _execute
 from ._plan import conv_out_shape, make_conv_plan
 from ._validate import check_choice
 
@@ -218,6 +222,10 @@ def _finish(out: np.ndarray, unbatched: bool, xp):
 
 
 def _conv(nd, func, input, weight, bias, stride, padding, dilation, groups, padding_mode):
+    if _any_dask(input, weight, bias):
+        return _lazy(_conv, nd, func, {"input": input}, dict(
+            weight=weight, bias=bias, stride=stride, padding=padding, dilation=dilation, groups=groups,
+            padding_mode=padding_mode))
     xp = _dispatch.namespace(*(a for a in (input, weight, bias) if a is not None))
     x, unbatched = _batched(_array(input, "input", func), nd, "input", func)
     w = _array(weight, "weight", func)
@@ -289,6 +297,10 @@ def _transpose_plan(nd, func, N, C, w_shape, groups, in_shape, stride, padding, 
 
 
 def _conv_transpose(nd, func, input, weight, bias, stride, padding, output_padding, groups, dilation):
+    if _any_dask(input, weight, bias):
+        return _lazy(_conv_transpose, nd, func, {"input": input}, dict(
+            weight=weight, bias=bias, stride=stride, padding=padding, output_padding=output_padding,
+            groups=groups, dilation=dilation))
     xp = _dispatch.namespace(*(a for a in (input, weight, bias) if a is not None))
     x, unbatched = _batched(_array(input, "input", func), nd, "input", func)
     w = _array(weight, "weight", func)
@@ -339,6 +351,10 @@ def _grad_geometry(nd, func, input_spatial, kernel, stride, padding, dilation, g
 
 
 def _input_grad(nd, func, input_size, weight, grad_output, stride, padding, dilation, groups):
+    if _any_dask(weight, grad_output):
+        return _lazy(_input_grad, nd, func, {"grad_output": grad_output}, dict(
+            input_size=_without_batch(input_size, nd, grad_output, func), weight=weight, stride=stride,
+            padding=padding, dilation=dilation, groups=groups))
     xp = _dispatch.namespace(weight, grad_output)
     go, unbatched = _batched(_array(grad_output, "grad_output", func), nd, "grad_output", func)
     w = _array(weight, "weight", func)
@@ -378,6 +394,10 @@ def _input_grad(nd, func, input_size, weight, grad_output, stride, padding, dila
 
 
 def _weight_grad(nd, func, input, weight_size, grad_output, stride, padding, dilation, groups):
+    if _any_dask(input, grad_output):
+        return _lazy(_weight_grad, nd, func, {"input": input, "grad_output": grad_output}, dict(
+            weight_size=weight_size, stride=stride, padding=padding, dilation=dilation, groups=groups),
+            total=True)
     xp = _dispatch.namespace(input, grad_output)
     x, unbatched = _batched(_array(input, "input", func), nd, "input", func)
     go, go_unbatched = _batched(_array(grad_output, "grad_output", func), nd, "grad_output", func)
@@ -413,6 +433,72 @@ def _weight_grad(nd, func, input, weight_size, grad_output, stride, padding, dil
         border=("zero",) * nd, result_dtype=dtype, method="channels",
     )
     return _dispatch.from_numpy(_execute.run_conv_weight_grad(plan, x, go), xp)
+
+
+# --- Dask arrays: lazily, one task per chunk of the batch --------------------------------------
+
+
+def _any_dask(*values) -> bool:
+    return any(_dask.is_dask(v) for v in values)
+
+
+def _on_blocks(face, nd, func, names, rest, *blocks):
+    return face(nd, func, **dict(zip(names, blocks)), **rest)
+
+
+def _lazy(face, nd, func, batched: dict, rest: dict, *, total=False):
+    """``face(nd, func, **batched, **rest)`` with a Dask argument: a lazy Dask array.
+
+    ``batched`` holds the arguments with a batch axis (``input`` or
+    ``grad_output``; both for a weight gradient), ``rest`` the others; Dask
+    weights and biases are computed first.  Each chunk of the batch is one
+    task, computed by ``face`` itself (:func:`fastconv._dask.over_batch`),
+    so a layer gives bitwise the in-memory result of its samples.  A weight
+    gradient sums the chunks' gradients.  An unbatched input is one sample.
+    """
+    import dask.array as da
+
+    _dispatch.namespace(*batched.values(), *rest.values())  # one array library beside NumPy
+    rest = {k: _dask.materialize(v, k) for k, v in rest.items()}
+    lazy = {}
+    for name, a in batched.items():
+        a = a if _dask.is_dask(a) else da.from_array(_dispatch.to_numpy(a, name))
+        if a.ndim not in (nd + 1, nd + 2):
+            _batched(a, nd, name, func)  # raises, naming the shape
+        lazy[name] = a
+    unbatched = all(a.ndim == nd + 1 for a in lazy.values())
+    if unbatched:
+        lazy = {name: a[None] for name, a in lazy.items()}
+    run = functools.partial(_on_blocks, face, nd, func, tuple(lazy), rest)
+    if len({a.ndim for a in lazy.values()}) > 1:
+        # A batched array beside an unbatched one: the face refuses the pair
+        # (before computing), naming their shapes.
+        run(*(np.broadcast_to(np.zeros((), a.dtype), a.shape) for a in lazy.values()))
+    # The face on an empty batch validates every argument and gives the
+    # result's shape and dtype.
+    probe = run(*(np.empty((0,) + a.shape[1:], a.dtype) for a in lazy.values()))
+    out = _dask.over_batch(run, list(lazy.values()), probe, total=total)
+    return out[0] if unbatched and not total else out
+
+
+def _without_batch(input_size, nd, grad_output, func):
+    """``input_size`` without its batch count, which must be that of the whole ``grad_output``.
+
+    A Dask chunk has its own batch count; its input gradient takes the
+    channel count and spatial extents.
+    """
+    try:
+        size = tuple(operator.index(s) for s in input_size)
+    except TypeError:
+        return input_size  # the face refuses it
+    if len(size) == nd + 2 and getattr(grad_output, "ndim", None) == nd + 2:
+        if size[0] != grad_output.shape[0]:
+            raise ValueError(
+                f"{func}: input_size {size} has batch {size[0]}, but grad_output has batch "
+                f"{grad_output.shape[0]}"
+            )
+        return size[1:]
+    return input_size
 
 
 # --- the public functions -----------------------------------------------------------------------

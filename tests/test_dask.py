@@ -189,6 +189,8 @@ def test_distributed_local_cluster(rng):
     distributed = pytest.importorskip("distributed")
     img = rng.standard_normal((512, 384)).astype(np.float32)
     k = rng.standard_normal((7, 7)).astype(np.float32)
+    batch = rng.standard_normal((5, 3, 16, 16)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
     import dask
 
     # Worker processes import numpy, numba and fastconv: on a loaded CI
@@ -201,7 +203,9 @@ def test_distributed_local_cluster(rng):
         x = da.from_array(img, chunks=(128, 128))
         got = ndimage.correlate(x, k, mode="reflect").compute()
         got2 = fastconv.convolve2d(x, k, mode="same", boundary="symm").compute()
+        got3 = fastconv.nn.conv2d(da.from_array(batch, chunks=(2, 3, 16, 16)), w, padding=1).compute()
     np.testing.assert_array_equal(got, ndimage.correlate(img, k, mode="reflect"))
+    np.testing.assert_array_equal(got3, fastconv.nn.conv2d(batch, w, padding=1))
     np.testing.assert_array_equal(got2, fastconv.convolve2d(img, k, mode="same", boundary="symm"))
 
 
@@ -240,3 +244,119 @@ def test_a_dask_array_beside_another_library_is_refused():
                 call(a, b)
     # NumPy arrays and lists beside a Dask array are plain data
     assert isinstance(fastconv.convolve(lazy, [1.0, 2.0]), da.Array)
+
+
+# --- CNN layers: one task per chunk of the batch ----------------------------------------------
+
+_NN_CASES = [
+    # (nd, input shape, weight shape, keyword arguments)
+    (1, (7, 4, 19), (6, 2, 3), dict(stride=2, padding=1, groups=2)),
+    (2, (5, 3, 11, 10), (4, 3, 3, 2), dict(padding=(1, 2), dilation=(2, 1), padding_mode="reflect")),
+    (3, (3, 2, 5, 6, 4), (3, 2, 2, 3, 3), dict(stride=(1, 2, 1), padding=1)),
+]
+
+
+def _computes(counter):
+    """A scheduler that counts the graphs it is asked to compute."""
+    import dask
+
+    def get(dsk, keys, **kwargs):
+        counter.append(1)
+        return dask.get(dsk, keys, **kwargs)
+
+    return get
+
+
+@pytest.mark.parametrize("nd, xshape, wshape, kwargs", _NN_CASES)
+def test_nn_layers_are_lazy_per_batch_chunk_and_exact(rng, nd, xshape, wshape, kwargs):
+    import dask
+
+    from fastconv import nn
+
+    conv = getattr(nn, f"conv{nd}d")
+    x = rng.standard_normal(xshape).astype(np.float32)
+    w = rng.standard_normal(wshape).astype(np.float32)
+    b = rng.standard_normal(wshape[0]).astype(np.float32)
+    # chunked along every axis: the channel and spatial axes are gathered
+    lazy_x = da.from_array(x, chunks=(2,) + (3,) * (x.ndim - 1))
+    computed = []
+    with dask.config.set(scheduler=_computes(computed)):
+        lazy = conv(lazy_x, w, b, **kwargs)
+        assert isinstance(lazy, da.Array) and not computed
+        expected = conv(x, w, b, **kwargs)
+        assert lazy.shape == expected.shape and lazy.dtype == expected.dtype
+        assert lazy.chunks[0] == lazy_x.chunks[0]
+        # each sample is the in-memory layer's own: bitwise equal
+        np.testing.assert_array_equal(lazy.compute(), expected)
+        # unbatched input: one sample
+        np.testing.assert_array_equal(conv(lazy_x[1], w, b, **kwargs).compute(), conv(x[1], w, b, **kwargs))
+        # Dask weights and bias alone make the result lazy too
+        lazy_w = conv(x, da.from_array(w), da.from_array(b), **kwargs)
+        assert isinstance(lazy_w, da.Array)
+        np.testing.assert_array_equal(lazy_w.compute(), expected)
+
+
+@pytest.mark.parametrize("nd, xshape, wshape, kwargs", _NN_CASES)
+def test_nn_transposed_layers_and_gradients_on_dask(rng, nd, xshape, wshape, kwargs):
+    from fastconv import nn
+
+    kwargs = {k: v for k, v in kwargs.items() if k != "padding_mode"}
+    x = rng.standard_normal(xshape).astype(np.float64)
+    w = rng.standard_normal(wshape).astype(np.float64)
+    go = getattr(nn, f"conv{nd}d")(x, w, **kwargs)
+    go = rng.standard_normal(go.shape)
+    chunked = lambda a: da.from_array(a, chunks=(2,) + a.shape[1:])  # noqa: E731
+
+    transposed = getattr(nn, f"conv_transpose{nd}d")
+    lazy = transposed(chunked(go), w, **kwargs)
+    assert isinstance(lazy, da.Array) and lazy.chunks[0] == chunked(go).chunks[0]
+    np.testing.assert_array_equal(lazy.compute(), transposed(go, w, **kwargs))
+
+    input_grad = getattr(nn, f"conv{nd}d_input_grad")
+    for size in (x.shape, x.shape[1:], x.shape[2:]):  # with and without batch and channel counts
+        lazy = input_grad(size, w, chunked(go), **kwargs)
+        assert isinstance(lazy, da.Array) and lazy.shape == x.shape and lazy.chunks[0] == chunked(go).chunks[0]
+        np.testing.assert_array_equal(lazy.compute(), input_grad(size, w, go, **kwargs))
+    with pytest.raises(ValueError, match="batch"):
+        input_grad((x.shape[0] + 1,) + x.shape[1:], w, chunked(go), **kwargs)
+
+    # The weight gradient sums the chunks' gradients: the in-memory sums
+    # regrouped, so equal up to float64 rounding of sums of |terms| at most
+    # the bound below (tested against the float64 in-memory gradient).
+    weight_grad = getattr(nn, f"conv{nd}d_weight_grad")
+    import dask
+
+    computed = []
+    with dask.config.set(scheduler=_computes(computed)):
+        lazy = weight_grad(chunked(x), w.shape, chunked(go), **kwargs)
+    assert not computed
+    assert isinstance(lazy, da.Array) and lazy.shape == w.shape and lazy.dtype == np.float64
+    expected = weight_grad(x, w.shape, go, **kwargs)
+    magnitude = weight_grad(np.abs(x), w.shape, np.abs(go), **kwargs)
+    terms = x.shape[0] * np.prod(go.shape[2:])
+    assert np.all(np.abs(lazy.compute() - expected) <= 2 * terms * np.finfo(np.float64).eps * magnitude)
+    # a NumPy input beside a Dask grad_output, and unbatched pairs
+    np.testing.assert_allclose(weight_grad(x, w.shape, chunked(go), **kwargs).compute(), expected, rtol=1e-12,
+                               atol=1e-12 * magnitude.max())
+    np.testing.assert_allclose(weight_grad(chunked(x)[0], w.shape, go[0], **kwargs).compute(),
+                               weight_grad(x[0], w.shape, go[0], **kwargs), rtol=1e-12, atol=1e-12 * magnitude.max())
+
+
+def test_nn_on_dask_refuses_what_it_refuses_in_memory(rng):
+    torch = pytest.importorskip("torch")
+    from fastconv import nn
+
+    x = da.from_array(rng.standard_normal((4, 3, 8, 8)), chunks=(2, 3, 8, 8))
+    w = rng.standard_normal((5, 3, 3, 3))
+    with pytest.raises(ValueError, match="divisible by groups"):
+        nn.conv2d(x, w, groups=2)
+    with pytest.raises(ValueError, match="must be 4-D"):
+        nn.conv2d(x[None], w)
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        nn.conv2d(x[:, :, :2, :2], w)
+    with pytest.raises(ValueError, match=r"both be batched.*\(3, 8, 8\) and \(4, 5, 6, 6\)"):
+        nn.conv2d_weight_grad(x[0], w.shape, da.zeros((4, 5, 6, 6)))
+    with pytest.raises(TypeError, match="floating dtype"):
+        nn.conv2d(x.astype(np.int32), w)
+    with pytest.raises(TypeError, match="one array library"):
+        nn.conv2d(x, torch.from_numpy(w))
