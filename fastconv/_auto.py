@@ -379,6 +379,11 @@ def choose_method(in1, in2, mode="full", axes=None, measure=False):
     bool inputs get an FFT method only when its rounded result is provably
     exact (see :func:`fastconv.convolve`, Notes).
 
+    With a Dask array, each task of the lazy convolution chooses for itself,
+    on one thread, for its chunk extended by the kernel's reach; the method
+    returned is that of the first task, for which one chunk is computed
+    (not the whole array).  ``measure=True`` needs data in memory.
+
     Examples
     --------
     >>> import numpy as np, fastconv
@@ -387,8 +392,15 @@ def choose_method(in1, in2, mode="full", axes=None, measure=False):
     >>> fastconv.choose_method(np.ones(1_000_000), np.ones(4095))
     'oa'
     """
-    from . import signal
+    from . import _dask, signal
 
+    if _dask.is_dask(in1) or _dask.is_dask(in2):
+        if measure:
+            raise NotImplementedError(
+                "choose_method(measure=True) times the engines on data in memory; pass NumPy arrays "
+                "(for example one chunk of the Dask array) instead"
+            )
+        return signal._lazy_choice(in1, in2, mode, axes)
     prep = signal._signal_plan(in1, in2, mode, "auto", axes, convolution=True)
     if prep is None or prep[3] is None:
         return ("direct", {}) if measure else "direct"

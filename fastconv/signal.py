@@ -630,6 +630,37 @@ def _signal_2d(in1, in2, mode, boundary, fillvalue, *, convolution):
     return _dispatch.from_numpy(out, xp)
 
 
+def _lazy_choice(in1, in2, mode, axes):
+    """What ``method='auto'`` runs in the first task of a Dask ``in1`` (see :func:`fastconv.choose_method`).
+
+    Each task correlates, on one thread and in 'valid' mode, a chunk
+    extended by the kernel's reach on both sides along the convolved axes
+    (:mod:`fastconv._dask`); the first such block is computed (one chunk,
+    not the array) and the engines' model chooses for it.
+    """
+    import dask.array as da
+    import numba
+
+    _lazy(in1, in2, mode, axes, convolution=True)  # refuses what the call itself refuses
+    a = in1 if _dask.is_dask(in1) else da.from_array(_dispatch.to_numpy(in1, "in1"))
+    b = _dispatch.to_numpy(_dask.materialize(in2, "in2"), "in2")
+    axes = normalize_axes(axes, a.ndim)
+    extent = [min(a.chunks[i][0] + 2 * (b.shape[i] - 1), a.shape[i]) if i in axes else a.chunks[i][0]
+              for i in range(a.ndim)]
+    block = np.asarray(a[tuple(slice(0, n) for n in extent)].compute())
+    # An input shorter than the kernel is padded in 'full' and 'same' mode.
+    short = [(0, max(b.shape[i] - block.shape[i], 0) if i in axes else 0) for i in range(a.ndim)]
+    block = np.pad(block, short)
+    from . import _auto
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)  # as in a Dask task
+    try:
+        return _auto.choose_method(block, b, "valid", axes)
+    finally:
+        numba.set_num_threads(before)
+
+
 def _lazy(in1, in2, mode, axes, *, convolution, method="auto", fft_dtypes=False, boundary=None, fillvalue=0):
     """A Dask ``in1``: validated as in memory, then lowered chunk by chunk (see :mod:`fastconv._dask`).
 

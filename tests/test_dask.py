@@ -360,3 +360,25 @@ def test_nn_on_dask_refuses_what_it_refuses_in_memory(rng):
         nn.conv2d(x.astype(np.int32), w)
     with pytest.raises(TypeError, match="one array library"):
         nn.conv2d(x, torch.from_numpy(w))
+
+
+def test_choose_method_on_dask_computes_one_chunk_not_the_array():
+    import numba
+
+    # 160 GB if it were computed: choose_method looks at the first task's block only
+    big = da.ones((200_000, 200_000), chunks=(2000, 2000), dtype=np.float32)
+    k = np.ones((31, 31), np.float32)
+    got = fastconv.choose_method(big, k, "same")
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:  # the first task: chunk (0, 0) extended by the kernel's reach, 'valid', one thread
+        assert got == fastconv.choose_method(np.ones((2060, 2060), np.float32), k, "valid")
+    finally:
+        numba.set_num_threads(before)
+    signal = da.ones(10**6, chunks=10**5)
+    assert fastconv.choose_method(signal, np.ones(3)) == "direct"
+    assert fastconv.choose_method(signal, np.ones(4095)) in ("fft", "oa")
+    with pytest.raises(NotImplementedError, match="measure=True"):
+        fastconv.choose_method(signal, np.ones(3), measure=True)
+    with pytest.raises(ValueError, match="same dimensionality"):
+        fastconv.choose_method(big, np.ones(3))
