@@ -279,9 +279,8 @@ def over_batch(func, arrays, probe, *, total=False):
     an empty batch: it gives the result's trailing shape and dtype (and has
     validated the arguments).  With ``total`` each task returns one array of
     ``probe``'s shape (a weight gradient's share of the batch) and the result
-    is their sum, taken by Dask in a fixed order: equal to the in-memory
-    result up to rounding.  Otherwise the result has the first array's batch
-    chunks.
+    is their sum, taken by Dask in a fixed order.  Otherwise the result has
+    the first array's batch chunks.
     """
     import dask
     import dask.array as da

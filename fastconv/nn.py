@@ -41,8 +41,10 @@ summation everywhere.  Any array-API array goes in
 (torch tensors that require grad are refused: pass ``.detach()``) and the
 result comes back as the caller's kind of array.  A Dask array gives a lazy
 Dask array, computed one chunk of the batch per task by the in-memory layer
-(its samples bitwise the in-memory ones; a weight gradient sums the chunks'
-gradients, equal up to rounding).
+(a weight gradient sums the chunks' gradients).  It equals the in-memory
+result up to rounding, not bitwise: how a call groups its samples into
+matrix products, and whether it takes Winograd's algorithm, depend on how
+many samples the call holds.
 
 Threads and determinism: blocks of output run side by side on fastconv's
 threads (:func:`fastconv.set_num_threads`), each block's matrix product a
@@ -452,9 +454,11 @@ def _lazy(face, nd, func, batched: dict, rest: dict, *, total=False):
     ``batched`` holds the arguments with a batch axis (``input`` or
     ``grad_output``; both for a weight gradient), ``rest`` the others; Dask
     weights and biases are computed first.  Each chunk of the batch is one
-    task, computed by ``face`` itself (:func:`fastconv._dask.over_batch`),
-    so a layer gives bitwise the in-memory result of its samples.  A weight
-    gradient sums the chunks' gradients.  An unbatched input is one sample.
+    task, computed by ``face`` itself (:func:`fastconv._dask.over_batch`):
+    bitwise what ``face`` gives for those samples alone, which equals the
+    whole batch's result up to rounding (the engines' blocking and choice
+    depend on the batch size).  A weight gradient sums the chunks'
+    gradients.  An unbatched input is one sample.
     """
     import dask.array as da
 
@@ -470,9 +474,9 @@ def _lazy(face, nd, func, batched: dict, rest: dict, *, total=False):
     if unbatched:
         lazy = {name: a[None] for name, a in lazy.items()}
     run = functools.partial(_on_blocks, face, nd, func, tuple(lazy), rest)
-    if len({a.ndim for a in lazy.values()}) > 1:
-        # A batched array beside an unbatched one: the face refuses the pair
-        # (before computing), naming their shapes.
+    if len({(a.ndim, a.shape[0]) for a in lazy.values()}) > 1:
+        # A batched array beside an unbatched one, or two batch counts: the
+        # face refuses the pair (before computing), naming their shapes.
         run(*(np.broadcast_to(np.zeros((), a.dtype), a.shape) for a in lazy.values()))
     # The face on an empty batch validates every argument and gives the
     # result's shape and dtype.
@@ -491,6 +495,11 @@ def _without_batch(input_size, nd, grad_output, func):
         size = tuple(operator.index(s) for s in input_size)
     except TypeError:
         return input_size  # the face refuses it
+    if len(size) == nd + 2 and getattr(grad_output, "ndim", None) == nd + 1:
+        raise ValueError(
+            f"{func}: input_size {size} has a batch count, but grad_output is unbatched (shape "
+            f"{grad_output.shape})"
+        )
     if len(size) == nd + 2 and getattr(grad_output, "ndim", None) == nd + 2:
         if size[0] != grad_output.shape[0]:
             raise ValueError(

@@ -267,8 +267,21 @@ def _computes(counter):
     return get
 
 
+def _per_chunk(func, lazy, *args, **kwargs):
+    """``func`` in memory on each batch chunk of the Dask array ``lazy``, concatenated."""
+    starts = np.cumsum((0,) + lazy.chunks[0])
+    data = lazy.compute()
+    return np.concatenate([func(data[a:b], *args, **kwargs) for a, b in zip(starts[:-1], starts[1:])])
+
+
+def _assert_rounding_close(got, expected, magnitude, terms, dtype):
+    """|got - expected| within twice the rounding bound of sums of ``terms`` products (``magnitude``: on |x|, |w|)."""
+    bound = 2 * terms * np.finfo(dtype).eps * magnitude
+    assert np.all(np.abs(got - expected) <= bound)
+
+
 @pytest.mark.parametrize("nd, xshape, wshape, kwargs", _NN_CASES)
-def test_nn_layers_are_lazy_per_batch_chunk_and_exact(rng, nd, xshape, wshape, kwargs):
+def test_nn_layers_are_lazy_per_batch_chunk(rng, nd, xshape, wshape, kwargs):
     import dask
 
     from fastconv import nn
@@ -286,8 +299,12 @@ def test_nn_layers_are_lazy_per_batch_chunk_and_exact(rng, nd, xshape, wshape, k
         expected = conv(x, w, b, **kwargs)
         assert lazy.shape == expected.shape and lazy.dtype == expected.dtype
         assert lazy.chunks[0] == lazy_x.chunks[0]
-        # each sample is the in-memory layer's own: bitwise equal
-        np.testing.assert_array_equal(lazy.compute(), expected)
+        got = lazy.compute()
+        # each task is the in-memory layer on its samples: bitwise
+        np.testing.assert_array_equal(got, _per_chunk(conv, lazy_x, w, b, **kwargs))
+        # and the whole batch's result up to float32 rounding
+        magnitude = conv(np.abs(x), np.abs(w), np.abs(b), **kwargs)
+        _assert_rounding_close(got, expected, magnitude, w[0].size + 1, np.float32)
         # unbatched input: one sample
         np.testing.assert_array_equal(conv(lazy_x[1], w, b, **kwargs).compute(), conv(x[1], w, b, **kwargs))
         # Dask weights and bias alone make the result lazy too
@@ -298,6 +315,8 @@ def test_nn_layers_are_lazy_per_batch_chunk_and_exact(rng, nd, xshape, wshape, k
 
 @pytest.mark.parametrize("nd, xshape, wshape, kwargs", _NN_CASES)
 def test_nn_transposed_layers_and_gradients_on_dask(rng, nd, xshape, wshape, kwargs):
+    import dask
+
     from fastconv import nn
 
     kwargs = {k: v for k, v in kwargs.items() if k != "padding_mode"}
@@ -310,13 +329,20 @@ def test_nn_transposed_layers_and_gradients_on_dask(rng, nd, xshape, wshape, kwa
     transposed = getattr(nn, f"conv_transpose{nd}d")
     lazy = transposed(chunked(go), w, **kwargs)
     assert isinstance(lazy, da.Array) and lazy.chunks[0] == chunked(go).chunks[0]
-    np.testing.assert_array_equal(lazy.compute(), transposed(go, w, **kwargs))
+    got = lazy.compute()
+    np.testing.assert_array_equal(got, _per_chunk(transposed, chunked(go), w, **kwargs))
+    _assert_rounding_close(got, transposed(go, w, **kwargs), transposed(np.abs(go), np.abs(w), **kwargs),
+                           w[0].size, np.float64)
 
     input_grad = getattr(nn, f"conv{nd}d_input_grad")
     for size in (x.shape, x.shape[1:], x.shape[2:]):  # with and without batch and channel counts
         lazy = input_grad(size, w, chunked(go), **kwargs)
         assert isinstance(lazy, da.Array) and lazy.shape == x.shape and lazy.chunks[0] == chunked(go).chunks[0]
-        np.testing.assert_array_equal(lazy.compute(), input_grad(size, w, go, **kwargs))
+        got = lazy.compute()
+        np.testing.assert_array_equal(got, _per_chunk(lambda g: input_grad(size[-nd - 1:], w, g, **kwargs),
+                                                      chunked(go)))
+        _assert_rounding_close(got, input_grad(size, w, go, **kwargs),
+                               input_grad(size, np.abs(w), np.abs(go), **kwargs), w.size, np.float64)
     with pytest.raises(ValueError, match="batch"):
         input_grad((x.shape[0] + 1,) + x.shape[1:], w, chunked(go), **kwargs)
 
@@ -324,8 +350,6 @@ def test_nn_transposed_layers_and_gradients_on_dask(rng, nd, xshape, wshape, kwa
     # regrouped, so equal up to float64 rounding of sums of |terms| at most
     # the bound below (tested against the float64 in-memory gradient).
     weight_grad = getattr(nn, f"conv{nd}d_weight_grad")
-    import dask
-
     computed = []
     with dask.config.set(scheduler=_computes(computed)):
         lazy = weight_grad(chunked(x), w.shape, chunked(go), **kwargs)
@@ -334,12 +358,12 @@ def test_nn_transposed_layers_and_gradients_on_dask(rng, nd, xshape, wshape, kwa
     expected = weight_grad(x, w.shape, go, **kwargs)
     magnitude = weight_grad(np.abs(x), w.shape, np.abs(go), **kwargs)
     terms = x.shape[0] * np.prod(go.shape[2:])
-    assert np.all(np.abs(lazy.compute() - expected) <= 2 * terms * np.finfo(np.float64).eps * magnitude)
+    _assert_rounding_close(lazy.compute(), expected, magnitude, terms, np.float64)
     # a NumPy input beside a Dask grad_output, and unbatched pairs
-    np.testing.assert_allclose(weight_grad(x, w.shape, chunked(go), **kwargs).compute(), expected, rtol=1e-12,
-                               atol=1e-12 * magnitude.max())
-    np.testing.assert_allclose(weight_grad(chunked(x)[0], w.shape, go[0], **kwargs).compute(),
-                               weight_grad(x[0], w.shape, go[0], **kwargs), rtol=1e-12, atol=1e-12 * magnitude.max())
+    _assert_rounding_close(weight_grad(x, w.shape, chunked(go), **kwargs).compute(), expected, magnitude, terms,
+                           np.float64)
+    np.testing.assert_array_equal(weight_grad(chunked(x)[0], w.shape, go[0], **kwargs).compute(),
+                                  weight_grad(x[0], w.shape, go[0], **kwargs))
 
 
 def test_nn_on_dask_refuses_what_it_refuses_in_memory(rng):
@@ -356,6 +380,10 @@ def test_nn_on_dask_refuses_what_it_refuses_in_memory(rng):
         nn.conv2d(x[:, :, :2, :2], w)
     with pytest.raises(ValueError, match=r"both be batched.*\(3, 8, 8\) and \(4, 5, 6, 6\)"):
         nn.conv2d_weight_grad(x[0], w.shape, da.zeros((4, 5, 6, 6)))
+    with pytest.raises(ValueError, match=r"grad_output must have batch 4 .*\(3, 5, 6, 6\)"):
+        nn.conv2d_weight_grad(x, w.shape, da.zeros((3, 5, 6, 6)))
+    with pytest.raises(ValueError, match="grad_output is unbatched"):
+        nn.conv2d_input_grad((1, 3, 8, 8), w, da.zeros((5, 6, 6)))
     with pytest.raises(TypeError, match="floating dtype"):
         nn.conv2d(x.astype(np.int32), w)
     with pytest.raises(TypeError, match="one array library"):
