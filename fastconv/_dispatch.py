@@ -8,6 +8,8 @@ lists are NumPy's business, as in scipy.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 # DLPack device types that are host memory NumPy can read.
@@ -21,12 +23,23 @@ def _is_array_object(a) -> bool:
     return array_api_compat.is_array_api_obj(a)
 
 
-def namespace(*arrays):
-    """The array namespace of the array arguments.
+class Kind(NamedTuple):
+    """The caller's kind of array: what :func:`from_numpy` turns a result into."""
+
+    xp: object  # the array namespace
+    device: object = None  # the device of the caller's array (None: NumPy's)
+
+
+_NUMPY = Kind(np)
+
+
+def namespace(*arrays) -> Kind:
+    """The array namespace and device of the array arguments.
 
     NumPy arrays, Python scalars and lists count as plain data: the result
-    follows the one other array library among the arguments, or NumPy.
-    Raises TypeError when arrays of two other libraries are mixed.
+    follows the one other array library among the arguments (on the device
+    of the first such argument), or NumPy.  Raises TypeError when arrays of
+    two other libraries are mixed.
     """
     import array_api_compat
 
@@ -34,14 +47,19 @@ def namespace(*arrays):
         a for a in arrays if not isinstance(a, (np.ndarray, np.generic)) and _is_array_object(a)
     ]
     if not found:
-        return np
+        return _NUMPY
     try:
-        return array_api_compat.array_namespace(*found)
+        xp = array_api_compat.array_namespace(*found)
     except TypeError as exc:
         names = sorted({f"{type(a).__module__}.{type(a).__name__}" for a in found})
         raise TypeError(
             f"the array arguments must come from one array library; got {' and '.join(names)}"
         ) from exc
+    try:
+        device = array_api_compat.device(found[0])
+    except Exception:  # noqa: BLE001 - a library without a device query: its default
+        device = None
+    return Kind(xp, device)
 
 
 def _is_python_data(a) -> bool:
@@ -96,14 +114,15 @@ def _check_host(a, name: str) -> None:
         )
 
 
-def from_numpy(result: np.ndarray, xp):
-    """``result`` as an array of namespace ``xp`` (on the CPU).
+def from_numpy(result: np.ndarray, kind: Kind):
+    """``result`` as an array of the caller's ``kind`` (:func:`namespace`), on its (CPU) device.
 
     A 0-d result (the product of two 0-d inputs) comes back to NumPy callers
     as a NumPy scalar, as ``scipy.signal`` returns it, and to other libraries
     as a 0-d array.
     """
-    if xp is np or xp is None:
+    xp = kind.xp
+    if xp is np:
         return result[()] if np.ndim(result) == 0 else result
     import array_api_compat
 
@@ -114,5 +133,10 @@ def from_numpy(result: np.ndarray, xp):
     if array_api_compat.is_torch_namespace(xp):
         import torch
 
-        return torch.from_numpy(result)
+        return torch.from_numpy(result)  # a CPU tensor: inputs on other devices are refused
+    if kind.device is not None:
+        try:
+            return xp.asarray(result, device=kind.device)
+        except TypeError:  # an asarray without a device argument
+            pass
     return xp.asarray(result)

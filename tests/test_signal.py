@@ -530,6 +530,21 @@ def test_mixing_numpy_with_another_kind_returns_that_kind(rng):
     np.testing.assert_allclose(out.numpy(), np.convolve(a, [1.0, 2.0]), rtol=1e-14)
 
 
+def test_results_come_back_on_the_callers_device(rng):
+    # array_api_strict has several (CPU) devices and refuses to mix them
+    xp = pytest.importorskip("array_api_strict")
+    from fastconv import ndimage, nn
+
+    dev = xp.Device("device1")
+    a = xp.asarray(rng.standard_normal((6, 7)), device=dev)
+    k = xp.asarray(rng.standard_normal((2, 3)), device=dev)
+    batch = xp.asarray(rng.standard_normal((2, 1, 6, 7)), device=dev)
+    for out in (fastconv.convolve(a, k), fastconv.fftconvolve(a, k), fastconv.correlate2d(a, k, "same"),
+                ndimage.correlate(a, k), nn.conv2d(batch, xp.reshape(k, (1, 1, 2, 3)))):
+        assert out.device == dev
+        out + out  # noqa: B018 - usable with the caller's arrays
+
+
 @pytest.mark.parametrize(
     "layout",
     ["non-contiguous", "negative-stride", "fortran", "byteswapped", "readonly-broadcast"],
