@@ -13,6 +13,7 @@ scipy, ndimage or torch conventions.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -251,12 +252,23 @@ def make_conv_plan(
     transposed_weight=False,
     method=None,
 ) -> ConvPlan:
-    """Build a :class:`ConvPlan`; ``method`` defaults to ``'direct'`` for one input channel per group."""
+    """Build a :class:`ConvPlan`; ``method`` defaults to ``'direct'`` for one input channel per group.
+
+    Unless the padded plane the depthwise engine copies each input plane into
+    would be far larger than the input and output planes (padding of the
+    order of the plane or beyond): the channel-contracting engine, which
+    gathers bounded blocks, then takes the layer.
+    """
     n = len(in_shape)
     upsample = tuple(upsample) if upsample is not None else (1,) * n
     out = conv_out_shape(in_shape, kernel_shape, pad_lo, pad_hi, stride, dilation, upsample)
     if method is None:
-        method = "direct" if in_channels == groups else "channels"
+        method = "channels"
+        if in_channels == groups:
+            up = [(m - 1) * u + 1 for m, u in zip(in_shape, upsample)]
+            padded = math.prod(m + max(lo, 0) + max(hi, 0) for m, lo, hi in zip(up, pad_lo, pad_hi))
+            if padded <= 4 * (math.prod(up) + math.prod(max(o, 0) for o in out)) + (1 << 16):
+                method = "direct"
     return ConvPlan(
         batch=int(batch),
         in_channels=int(in_channels),

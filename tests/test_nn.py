@@ -510,6 +510,26 @@ def test_kernels_are_compiled():
         assert isinstance(f, CPUDispatcher), f
 
 
+def test_depthwise_layers_with_padding_far_beyond_the_plane_gather_blocks():
+    # The depthwise engine copies each plane into a padded plane; with
+    # padding 10**9 that copy would be 16 GB per thread for a 5-sample
+    # output.  Such layers go to the channel-contracting engine instead.
+    from fastconv._plan import make_conv_plan
+
+    def method(pad, in_shape=(5,), kernel=(3,), dilation=(1,)):
+        return make_conv_plan(batch=1, in_channels=2, out_channels=2, groups=2, in_shape=in_shape,
+                              kernel_shape=kernel, pad_lo=(pad,), pad_hi=(pad,), stride=(1,),
+                              dilation=dilation, border=("zero",), result_dtype=np.float64).method
+
+    assert method(1) == method(3, (224,), (7,)) == "direct"
+    assert method(10**9, dilation=(10**9,)) == method(10**6, dilation=(10**6,)) == "channels"
+    assert method(10**6) == "direct"  # a long output: the padded plane is of its size
+    x, w = np.ones((1, 2, 5)), np.ones((2, 1, 3))
+    np.testing.assert_array_equal(nn.conv1d(x, w, padding=10**9, dilation=10**9, groups=2), np.ones((1, 2, 5)))
+    got = nn.conv1d(x, w, padding=10**5, groups=2)
+    assert got.shape == (1, 2, 5 + 2 * 10**5 - 2) and got.sum() == 2 * 3 * 5
+
+
 @pytest.mark.parametrize("mode", list(_MODES))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_depthwise_3x3(mode, dtype):
