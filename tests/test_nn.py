@@ -530,6 +530,18 @@ def test_depthwise_layers_with_padding_far_beyond_the_plane_gather_blocks():
     assert got.shape == (1, 2, 5 + 2 * 10**5 - 2) and got.sum() == 2 * 3 * 5
 
 
+def test_strides_longer_than_the_row_gather_no_padded_rows():
+    # A stride beyond the input row (with padding as long) samples each
+    # padded row a few times: the gather must not split rows of 10**9
+    # samples by phase (a 74.5 GiB scratch block for a 2 x 3 x 3 output).
+    x, w = np.ones((1, 2, 5, 5)), np.ones((2, 2, 3, 3))
+    got = nn.conv2d(x, w, padding=10**9, stride=10**9)
+    # only the centre output's window reaches the input: rows and columns 0..2
+    expected = np.zeros((1, 2, 3, 3))
+    expected[:, :, 1, 1] = 2 * 9
+    np.testing.assert_array_equal(got, expected)
+
+
 @pytest.mark.parametrize("mode", list(_MODES))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_depthwise_3x3(mode, dtype):

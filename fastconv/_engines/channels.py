@@ -212,9 +212,11 @@ def gather(x, cols, n0, n1, r0, r1, geometry) -> None:
     ntasks = x.shape[1] * int(np.prod(k_dims)) * (n1 - n0)
     s2 = int(stride[2])
     h_lo = 0
-    if s2 > 1 and n1 - n0 == 1 and int(in_dims[0]) == 1 and int(out_dims[0]) == 1:
+    if 1 < s2 <= int(in_dims[2]) and n1 - n0 == 1 and int(in_dims[0]) == 1 and int(out_dims[0]) == 1:
         # Strided rows: split the block's input rows by column phase once, so
         # every tap copies contiguous runs (3x faster than strided loads).
+        # (Not for a stride longer than the row: the split rows would hold
+        # ``s2`` samples each, mostly padding.)
         H, W = int(in_dims[1]), int(in_dims[2])
         s1, d1, p1 = int(stride[1]), int(dilation[1]), int(pad_lo[1])
         h_lo = max(0, r0 * s1 - p1)
