@@ -63,6 +63,7 @@ bits then depend on that library.
 from __future__ import annotations
 
 import functools
+import math
 import operator
 
 import numpy as np
@@ -93,15 +94,26 @@ _PADDING_MODES = {"zeros": "zero", "reflect": "reflect", "replicate": "edge", "c
 # --- argument checks ------------------------------------------------------------------------
 
 
+# Largest stride, padding, dilation or output_padding: every index the engines
+# compute then stays far inside int64 (a larger one only pads absurdly).
+_MAX_GEOMETRY = 2**40
+
+
+def _index(v) -> int:
+    if isinstance(v, (bool, np.bool_)):
+        raise TypeError("a bool is not a size")
+    return operator.index(v)
+
+
 def _ints(value, nd: int, name: str, func: str, minimum: int) -> tuple:
     """``value`` (an int or a sequence of ``nd`` ints) as a tuple of ``nd`` ints ``>= minimum``."""
     if isinstance(value, (bool, np.bool_)) or isinstance(value, (str, bytes)):
         raise ValueError(f"{func}: {name} must be an int or a tuple of {nd} ints; got {value!r}")
     try:
-        values = (operator.index(value),) * nd
+        values = (_index(value),) * nd
     except TypeError:
         try:
-            values = tuple(operator.index(v) for v in value)
+            values = tuple(_index(v) for v in value)
         except TypeError:
             raise ValueError(
                 f"{func}: {name} must be an int or a tuple of {nd} ints; got {value!r}"
@@ -113,12 +125,14 @@ def _ints(value, nd: int, name: str, func: str, minimum: int) -> tuple:
     if any(v < minimum for v in values):
         what = "positive" if minimum == 1 else "non-negative"
         raise ValueError(f"{func}: {name} must be {what}; got {value!r}")
+    if any(v > _MAX_GEOMETRY for v in values):
+        raise ValueError(f"{func}: {name} must be at most 2**40; got {value!r}")
     return values
 
 
 def _groups(groups, func: str) -> int:
     try:
-        g = operator.index(groups)
+        g = _index(groups)
     except TypeError:
         raise ValueError(f"{func}: groups must be a positive integer; got {groups!r}") from None
     if g < 1:
@@ -191,7 +205,18 @@ def _padding(padding, nd, kernel, stride, dilation, func):
     return p, p
 
 
+def _check_size(plan, func):
+    """Refuse an output NumPy could not even describe (more than 2**62 bytes)."""
+    count = plan.batch * plan.out_channels * math.prod(plan.out_shape)
+    if count * plan.compute_dtype.itemsize >= 2**62:
+        raise ValueError(
+            f"{func}: the output would have shape {(plan.batch, plan.out_channels) + plan.out_shape}, "
+            f"{count} elements: too large for memory (check padding, stride and dilation)"
+        )
+
+
 def _check_output(plan, x_shape, kernel, dilation, func):
+    _check_size(plan, func)
     if any(o < 1 for o in plan.out_shape):
         dilated = tuple(d * (k - 1) + 1 for d, k in zip(dilation, kernel))
         padded = tuple(n + lo + hi for n, lo, hi in zip(x_shape, plan.pad_lo, plan.pad_hi))
@@ -326,6 +351,7 @@ def _conv_transpose(nd, func, input, weight, bias, stride, padding, output_paddi
     _check_bias(b, w.shape[1] * groups, func)
     plan = _transpose_plan(nd, func, N, C, w.shape, groups, x.shape[2:], stride, padding, out_pad,
                            dilation, dtype)
+    _check_size(plan, func)
     if any(o < 1 for o in plan.out_shape):
         raise ValueError(
             f"{func}: the output would have shape {plan.out_shape}: padding {padding} is too large "

@@ -334,6 +334,13 @@ def test_array_api_strict():
          "grad_output has spatial shape"),
         (lambda: nn.conv2d_weight_grad(np.ones((1, 1, 5, 5)), (1, 1, 3, 3), np.ones((1, 2, 3, 3))),
          "grad_output must have batch"),
+        # sizes beyond int64 arithmetic, and outputs no memory could hold
+        (lambda: nn.conv2d(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)), stride=2**63), "stride must be at most"),
+        (lambda: nn.conv2d(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)), padding=(0, 2**62)), "padding must be at"),
+        (lambda: nn.conv_transpose2d(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)), dilation=2**41), "dilation"),
+        (lambda: nn.conv2d(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)), padding=10**9, padding_mode="replicate"),
+         "too large for memory"),
+        (lambda: nn.conv2d(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)), stride=(True, 1)), "stride must be an int"),
     ],
 )
 def test_errors(call, match):
