@@ -51,6 +51,15 @@ def is_dask(a) -> bool:
     return array_api_compat.is_dask_array(a)
 
 
+def check_known_chunks(a, name: str, first_axis: int = 0) -> None:
+    """Refuse a Dask array whose chunk sizes along ``first_axis`` and after are unknown (after boolean indexing)."""
+    if any(n != n for n in a.shape[first_axis:]):  # NaN
+        raise ValueError(
+            f"{name} is a Dask array of unknown chunk sizes (shape {a.shape}); call "
+            f"{name}.compute_chunk_sizes() first"
+        )
+
+
 def materialize(a, name: str) -> np.ndarray:
     """A small Dask argument (a kernel) computed to NumPy."""
     return np.asarray(a.compute()) if is_dask(a) else a

@@ -558,6 +558,7 @@ def _filter(input, weights, output, mode, cval, origin, axes, *, convolution, fo
 
         _dispatch.namespace(input, weights)  # refuses a second array library beside Dask
         x = input if _dask.is_dask(input) else da.from_array(_dispatch.to_numpy(input, "input"))
+        _dask.check_known_chunks(x, "input")
         weights = _dispatch.to_numpy(_dask.materialize(weights, "weights"), "weights")
         if output is not None and not isinstance(output, (str, type, np.dtype)):
             raise TypeError("output must be None or a dtype when the input is a Dask array")

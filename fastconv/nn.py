@@ -493,6 +493,10 @@ def _lazy(face, nd, func, batched: dict, rest: dict, *, total=False):
     lazy = {}
     for name, a in batched.items():
         a = a if _dask.is_dask(a) else da.from_array(_dispatch.to_numpy(a, name))
+        # Chunks of unknown length along the batch (after boolean indexing)
+        # are fine where each chunk stands alone, not where two arrays'
+        # chunks must be aligned.
+        _dask.check_known_chunks(a, name, 0 if total else 1)
         if a.ndim not in (nd + 1, nd + 2):
             _batched(a, nd, name, func)  # raises, naming the shape
         lazy[name] = a

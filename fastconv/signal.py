@@ -676,6 +676,7 @@ def _lazy(in1, in2, mode, axes, *, convolution, method="auto", fft_dtypes=False,
     name = ("convolve2d" if convolution else "correlate2d") if two_d else None
     b = _dispatch.to_numpy(_dask.materialize(in2, "in2"), "in2")
     a = in1 if _dask.is_dask(in1) else da.from_array(_dispatch.to_numpy(in1, "in1"))
+    _dask.check_known_chunks(a, "in1")
     check_choice(mode, "mode", _MODES, _MODE_HINT)
     check_choice(method, "method", _METHODS, _METHOD_HINT)
     if two_d and not a.ndim == b.ndim == 2:

@@ -410,3 +410,22 @@ def test_choose_method_on_dask_computes_one_chunk_not_the_array():
         fastconv.choose_method(signal, np.ones(3), measure=True)
     with pytest.raises(ValueError, match="same dimensionality"):
         fastconv.choose_method(big, np.ones(3))
+
+
+def test_unknown_chunk_sizes_are_refused_naming_the_argument():
+    from fastconv import nn
+
+    x = da.ones((10, 10), chunks=3)
+    x = x[x[:, 0] > 0]  # chunk sizes unknown until computed
+    calls = [(lambda: fastconv.convolve(x[:, 0], np.ones(3)), "in1"),
+             (lambda: fastconv.fftconvolve(x, np.ones((3, 3)), axes=1), "in1"),
+             (lambda: fastconv.choose_method(x, np.ones((3, 3))), "in1"),
+             (lambda: ndimage.correlate(x, np.ones((3, 3))), "input"),
+             (lambda: nn.conv1d_weight_grad(x[:, None], (1, 1, 3), np.ones((10, 1, 8))), "input")]
+    for call, name in calls:
+        with pytest.raises(ValueError, match=f"{name} is a Dask array of unknown chunk sizes"):
+            call()
+    # a batch of unknown length is fine for a layer: each chunk stands alone
+    known = da.ones((10, 1, 10), chunks=3)
+    lazy = nn.conv1d(x[:, None], np.ones((2, 1, 3)))
+    np.testing.assert_array_equal(lazy.compute(), nn.conv1d(known, np.ones((2, 1, 3))).compute())
