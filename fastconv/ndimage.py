@@ -384,7 +384,17 @@ def separate(kernel, *, rtol=None):
     if k.dtype.kind == "c":
         raise ValueError("kernel must be real; separate the real and imaginary parts")
     check_signal_array(k, "kernel")
-    tol = _default_rtol(k.shape, k.dtype) if rtol is None else float(rtol)
+    if not np.all(np.isfinite(k)):
+        raise ValueError("kernel must hold finite values (a NaN or inf cannot be separated)")
+    if rtol is None:
+        tol = _default_rtol(k.shape, k.dtype)
+    else:
+        try:
+            tol = float(rtol)
+        except (TypeError, ValueError):
+            raise TypeError(f"rtol must be a number; got {rtol!r}") from None
+        if not tol >= 0:  # NaN too
+            raise ValueError(f"rtol must be a non-negative number; got {rtol!r}")
     k = k.astype(np.float64)
     factors = _rank1_factors(k, tol)
     if factors is not None:
@@ -483,7 +493,7 @@ def _normalize_axes(axes, ndim: int) -> tuple:
 
 def _per_axis(value, n: int, name: str) -> list:
     """A scalar repeated ``n`` times, or a sequence of exactly ``n`` values (scipy's rule)."""
-    if isinstance(value, str) or not isinstance(value, Iterable):
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
         return [value] * n
     values = list(value)
     if len(values) != n:
@@ -520,7 +530,7 @@ def _output_dtype(output, input_dtype: np.dtype, complex_output: bool) -> np.dty
     else:
         try:
             dtype = np.dtype(output)
-        except TypeError:
+        except (TypeError, ValueError):  # ValueError: an array of another library
             raise TypeError(
                 f"output must be None, a NumPy array or a dtype; got {type(output).__name__}"
             ) from None
@@ -595,6 +605,8 @@ def _filter(input, weights, output, mode, cval, origin, axes, *, convolution, fo
     modes = _check_modes(mode, len(axes))
     origins = _check_origins(origin, len(axes))
     cval_arr = np.asarray(cval)
+    if cval_arr.dtype == object and isinstance(cval, int) and not isinstance(cval, bool):
+        cval_arr = np.asarray(float(cval))  # beyond int64: scipy reads cval as a double too
     if cval_arr.size != 1 or cval_arr.dtype.kind not in "biufc":
         raise TypeError(f"cval must be a number; got {cval!r}")
     cval = cval_arr.reshape(()).item()

@@ -362,6 +362,24 @@ def test_bad_arguments_raise_scipy_kind_of_error():
         ndimage.correlate(x, np.ones((3, 3)), axes=(0, -2))
     with pytest.raises(TypeError, match="cval must be a number"):
         ndimage.correlate(x, np.ones((3, 3)), cval="x")
+    with pytest.raises(RuntimeError, match=r"mode must be one of .*b'wrap'"):
+        ndimage.correlate(x, np.ones((3, 3)), mode=b"wrap")
+    with pytest.raises(TypeError, match="output must be None, a NumPy array or a dtype; got list"):
+        ndimage.correlate(x, np.ones((3, 3)), output=[[0.0] * 4] * 4)
+    with pytest.raises(ValueError, match="kernel must hold finite values"):
+        ndimage.separate(np.array([[np.nan, 1.0], [1.0, 1.0]]))
+    with pytest.raises(TypeError, match="rtol must be a number"):
+        ndimage.separate(np.ones((3, 3)), rtol="x")
+    for rtol in (-1, np.nan):
+        with pytest.raises(ValueError, match="rtol must be a non-negative number"):
+            ndimage.separate(np.ones((3, 3)), rtol=rtol)
+
+
+def test_cval_beyond_int64_is_read_as_a_float_like_scipy():
+    ndi = pytest.importorskip("scipy.ndimage")
+    x = np.arange(20.0).reshape(4, 5)
+    np.testing.assert_array_equal(ndimage.correlate(x, np.ones((3, 3)), mode="constant", cval=10**30),
+                                  ndi.correlate(x, np.ones((3, 3)), mode="constant", cval=10**30))
 
 
 @settings(max_examples=50, deadline=None)
@@ -604,3 +622,9 @@ def test_two_array_libraries_are_refused_by_every_filter():
             getattr(ndimage, op)(torch.ones(8, dtype=torch.float64), xps.asarray(w))
         # a NumPy array or a list beside a tensor is plain data: a tensor comes back
         assert isinstance(getattr(ndimage, op)(torch.ones(8, dtype=torch.float64), list(w)), torch.Tensor)
+
+
+def test_output_of_another_array_library_is_refused_by_name():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match="output must be None, a NumPy array or a dtype; got Tensor"):
+        ndimage.correlate(torch.ones(5, 5), torch.ones(3, 3), output=torch.zeros(5, 5))
