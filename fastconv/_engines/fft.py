@@ -405,7 +405,7 @@ def fft_correlate(x, w, out_shape, pad_lo, *, threads=None):
     nd = len(out_shape)
     in_shape, k_shape = x.shape[1:], w.shape[1:]
     lengths = fft_lengths(in_shape, k_shape, out_shape, pad_lo)
-    if max(x.shape[0], w.shape[0]) * math.prod(lengths) < _PARALLEL_SAMPLES:
+    if max(x.shape[0], w.shape[0]) * math.prod(lengths) < (_PARALLEL_SAMPLES if nd == 1 else _PARALLEL_ND_SAMPLES):
         # scipy.fft's workers cost about 0.1 ms a call: 32 transforms of 135
         # points took 29 us on one worker and 141 us on two.
         threads = 1
@@ -732,6 +732,15 @@ def _oa_nd(x, w, out, pad_lo, block, threads):
 # Below this many transformed samples in all, waking a second thread costs
 # more than it saves.
 _PARALLEL_SAMPLES = 1 << 16
+
+# The same for scipy.fft's workers on multi-axis transforms: a forward and
+# inverse real transform pair of 288 x 288 float32 took 0.52 ms on one worker
+# and 0.82 ms on two, 4 x 256 x 256 1.7 and 2.8 ms; from about 768 x 768 on
+# two workers were faster.  Whole 'same' convolutions, float32, this
+# threshold against 2**16: 256**2 * 31**2 0.78x the time, 256**2 * 63**2
+# 0.55x, 8 x 128**2 * 15**2 0.67x; above it (two workers as before) 512**2 *
+# 31**2 and 64**3 * 5**3 (medians of 7 interleaved rounds, 2-core machine).
+_PARALLEL_ND_SAMPLES = 1 << 18
 
 
 def _run_tasks(run, tasks, threads, samples=None):
