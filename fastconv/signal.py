@@ -638,13 +638,9 @@ def _lazy_choice(in1, in2, mode, axes):
     (:mod:`fastconv._dask`); the first such block is computed (one chunk,
     not the array) and the engines' model chooses for it.
     """
-    import dask.array as da
     import numba
 
-    _lazy(in1, in2, mode, axes, convolution=True)  # refuses what the call itself refuses
-    a = in1 if _dask.is_dask(in1) else da.from_array(_dispatch.to_numpy(in1, "in1"))
-    b = _dispatch.to_numpy(_dask.materialize(in2, "in2"), "in2")
-    axes = normalize_axes(axes, a.ndim)
+    a, b, axes = _lazy_operands(in1, in2, mode, axes, "auto", False, None)[:3]
     extent = [min(a.chunks[i][0] + 2 * (b.shape[i] - 1), a.shape[i]) if i in axes else a.chunks[i][0]
               for i in range(a.ndim)]
     block = np.asarray(a[tuple(slice(0, n) for n in extent)].compute())
@@ -661,25 +657,21 @@ def _lazy_choice(in1, in2, mode, axes):
         numba.set_num_threads(before)
 
 
-def _lazy(in1, in2, mode, axes, *, convolution, method="auto", fft_dtypes=False, boundary=None, fillvalue=0):
-    """A Dask ``in1``: validated as in memory, then lowered chunk by chunk (see :mod:`fastconv._dask`).
+def _lazy_operands(in1, in2, mode, axes, method, fft_dtypes, name):
+    """:func:`_lazy`'s arguments validated as in memory: ``(a, b, axes, method, fft_dtypes, fft_rule, rdt)``.
 
-    ``in1`` is padded lazily by the boundary rule; each overlapped chunk is
-    correlated in 'valid' mode by the in-memory function itself, so every
-    output sample is summed as it would be in memory.  ``boundary`` is None
-    for convolve / correlate, a scipy boundary name for the 2-D functions.
+    ``a`` is ``in1`` as a Dask array, ``b`` the kernel in memory; ``name`` is
+    that of a 2-D function, or None.
     """
     import dask.array as da
 
     _dispatch.namespace(in1, in2)  # refuses a second array library beside Dask
-    two_d = boundary is not None
-    name = ("convolve2d" if convolution else "correlate2d") if two_d else None
     b = _dispatch.to_numpy(_dask.materialize(in2, "in2"), "in2")
     a = in1 if _dask.is_dask(in1) else da.from_array(_dispatch.to_numpy(in1, "in1"))
     _dask.check_known_chunks(a, "in1")
     check_choice(mode, "mode", _MODES, _MODE_HINT)
     check_choice(method, "method", _METHODS, _METHOD_HINT)
-    if two_d and not a.ndim == b.ndim == 2:
+    if name is not None and not a.ndim == b.ndim == 2:
         raise ValueError(
             f"{name} inputs must both be 2-D arrays; got in1.ndim={a.ndim} and in2.ndim={b.ndim}"
         )
@@ -701,6 +693,20 @@ def _lazy(in1, in2, mode, axes, *, convolution, method="auto", fft_dtypes=False,
         raise NotImplementedError(
             "with a Dask in1, in2 must have length 1 along the axes that are not convolved"
         )
+    return a, b, axes, method, fft_dtypes, fft_rule, rdt
+
+
+def _lazy(in1, in2, mode, axes, *, convolution, method="auto", fft_dtypes=False, boundary=None, fillvalue=0):
+    """A Dask ``in1``: validated as in memory, then lowered chunk by chunk (see :mod:`fastconv._dask`).
+
+    ``in1`` is padded lazily by the boundary rule; each overlapped chunk is
+    correlated in 'valid' mode by the in-memory function itself, so every
+    output sample is summed as it would be in memory.  ``boundary`` is None
+    for convolve / correlate, a scipy boundary name for the 2-D functions.
+    """
+    two_d = boundary is not None
+    name = ("convolve2d" if convolution else "correlate2d") if two_d else None
+    a, b, axes, method, fft_dtypes, fft_rule, rdt = _lazy_operands(in1, in2, mode, axes, method, fft_dtypes, name)
     border, fill = "zero", 0
     if two_d:
         check_choice(boundary, "boundary", tuple(_BOUNDARIES), _BOUNDARY_HINT)
