@@ -36,6 +36,7 @@ computed first.  This is the only module that imports Dask.
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 
@@ -53,7 +54,7 @@ def is_dask(a) -> bool:
 
 def check_known_chunks(a, name: str, first_axis: int = 0) -> None:
     """Refuse a Dask array whose chunk sizes along ``first_axis`` and after are unknown (after boolean indexing)."""
-    if any(n != n for n in a.shape[first_axis:]):  # NaN
+    if any(math.isnan(n) for n in a.shape[first_axis:]):
         raise ValueError(
             f"{name} is a Dask array of unknown chunk sizes (shape {a.shape}); call "
             f"{name}.compute_chunk_sizes() first"

@@ -339,7 +339,7 @@ def test_nn_transposed_layers_and_gradients_on_dask(rng, nd, xshape, wshape, kwa
         lazy = input_grad(size, w, chunked(go), **kwargs)
         assert isinstance(lazy, da.Array) and lazy.shape == x.shape and lazy.chunks[0] == chunked(go).chunks[0]
         got = lazy.compute()
-        np.testing.assert_array_equal(got, _per_chunk(lambda g: input_grad(size[-nd - 1:], w, g, **kwargs),
+        np.testing.assert_array_equal(got, _per_chunk(lambda g, size=size: input_grad(size[-nd - 1:], w, g, **kwargs),
                                                       chunked(go)))
         _assert_rounding_close(got, input_grad(size, w, go, **kwargs),
                                input_grad(size, np.abs(w), np.abs(go), **kwargs), w.size, np.float64)
