@@ -696,7 +696,9 @@ def _run(x, w, compute, kshape, shift, border, cval, convolution, *, exact, out=
     same as the direct ones wherever those are exact.
     """
     filtered = [a for a, k in enumerate(kshape) if k > 1]
-    if len(filtered) >= 2 and w.dtype.kind != "c" and _separable_pays(kshape, filtered):
+    # (A NaN or inf weight is summed directly: factors would spread it, and
+    # an SVD of it does not converge.)
+    if len(filtered) >= 2 and w.dtype.kind != "c" and _separable_pays(kshape, filtered) and all_finite(w):
         core = np.asarray(w, np.float64).reshape([kshape[a] for a in filtered])
         factors = _rank1_factors(core, 0.0 if exact else _default_rtol(kshape, w.dtype, compute))
         if exact and factors is not None and not all(np.all(f == np.round(f)) for f in factors):

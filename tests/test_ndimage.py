@@ -628,3 +628,18 @@ def test_output_of_another_array_library_is_refused_by_name():
     torch = pytest.importorskip("torch")
     with pytest.raises(TypeError, match="output must be None, a NumPy array or a dtype; got Tensor"):
         ndimage.correlate(torch.ones(5, 5), torch.ones(3, 3), output=torch.zeros(5, 5))
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_large_kernels_with_a_non_finite_weight_are_summed_directly(rng, bad):
+    # Such kernels skip the separable and low-rank paths (an SVD of them does
+    # not converge): the result is scipy's, NaN and inf where scipy has them.
+    ndi = pytest.importorskip("scipy.ndimage")
+    w = rng.standard_normal((9, 9))
+    w[0, 0] = bad
+    x = rng.standard_normal((40, 37))
+    got, expected = ndimage.correlate(x, w), ndi.correlate(x, w)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    np.testing.assert_array_equal(np.isposinf(got), np.isposinf(expected))
+    finite = np.isfinite(expected)
+    np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-12, atol=1e-12 * np.abs(expected[finite]).max())
