@@ -641,5 +641,8 @@ def test_large_kernels_with_a_non_finite_weight_are_summed_directly(rng, bad):
     got, expected = ndimage.correlate(x, w), ndi.correlate(x, w)
     np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
     np.testing.assert_array_equal(np.isposinf(got), np.isposinf(expected))
+    np.testing.assert_array_equal(np.isneginf(got), np.isneginf(expected))
     finite = np.isfinite(expected)
-    np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-12, atol=1e-12 * np.abs(expected[finite]).max())
+    if finite.any():  # float64 sums of 81 terms, in another order than scipy's
+        scale = np.abs(expected[finite]).max()
+        np.testing.assert_allclose(got[finite], expected[finite], rtol=0, atol=81 * 4 * np.finfo(float).eps * scale)
