@@ -66,7 +66,9 @@ def materialize(a, name: str) -> np.ndarray:
     return np.asarray(a.compute()) if is_dask(a) else a
 
 
-def _single_thread(func):
+def single_thread(func):
+    """``func`` run on one thread of fastconv's (Numba's), as inside a Dask task."""
+
     def run(*blocks):
         import numba
 
@@ -158,7 +160,7 @@ def _filter_block(func, block: np.ndarray, offsets: list, halos: list, depth: tu
     ext[place((0,) * nd)] = block
     for o, halo in zip(offsets, halos):
         ext[place(o)] = halo[tuple(-v for v in o)]
-    out = _single_thread(func)(ext)
+    out = single_thread(func)(ext)
     if np.may_share_memory(out, ext):  # never hand out the scratch itself
         out = out.copy()
     return out[place((0,) * nd)]
@@ -188,7 +190,7 @@ def filter_same_shape(x, func, reach, wrap_axes, dtype):
     x = _fit_chunks(x, depth)
     depth = tuple(depth.get(a, 0) if len(x.chunks[a]) > 1 else 0 for a in range(x.ndim))
     if not any(depth):
-        return x.map_blocks(_single_thread(func), dtype=dtype, meta=meta)
+        return x.map_blocks(single_thread(func), dtype=dtype, meta=meta)
 
     token = tokenize(x, func, depth, sorted(wrap_axes), np.dtype(dtype).str)
     halo_name, out_name = f"fastconv-halo-{token}", f"fastconv-filter-{token}"
@@ -227,13 +229,8 @@ def _pad_in_one_chunk(x, axis: int, width: tuple, mode: str):
     return x.map_blocks(np.pad, pad_width=pad, mode=mode, chunks=tuple(chunks), dtype=x.dtype)
 
 
-def correlate_padded(x, anchored, axes, kernel_shape, pad_lo, out_shape, border, cval, dtype):
-    """A valid correlation of ``x`` padded by ``pad_lo`` (and up to ``out_shape``) by ``border``.
-
-    ``anchored(block)`` must return, for a NumPy block, the correlation whose
-    output ``y`` reads block samples ``y .. y + K - 1`` along each axis in
-    ``axes`` (zero beyond the block), of the block's shape.
-    """
+def _padded(x, axes, kernel_shape, pad_lo, out_shape, border, cval, dtype):
+    """:func:`correlate_padded`'s input padded and rechunked, and the reach per axis."""
     import dask.array as da
 
     nd = x.ndim
@@ -274,8 +271,31 @@ def correlate_padded(x, anchored, axes, kernel_shape, pad_lo, out_shape, border,
     reach = [0] * nd
     for a, k in zip(axes, kernel_shape):
         reach[a] = k - 1
+    return x, reach
+
+
+def first_block(x, axes, kernel_shape, pad_lo, out_shape, border, cval, dtype):
+    """The block the first task of :func:`correlate_padded` correlates (a lazy slice of ``x``).
+
+    The first chunk of the padded input, extended at its far side by the
+    kernel's reach where a neighbour follows (see :func:`filter_same_shape`).
+    """
+    x, reach = _padded(x, axes, kernel_shape, pad_lo, out_shape, border, cval, dtype)
+    x = _fit_chunks(x, {a: int(r) for a, r in enumerate(reach) if r})
+    extent = [c[0] + (r if len(c) > 1 else 0) for c, r in zip(x.chunks, reach)]
+    return x[tuple(slice(0, e) for e in extent)]
+
+
+def correlate_padded(x, anchored, axes, kernel_shape, pad_lo, out_shape, border, cval, dtype):
+    """A valid correlation of ``x`` padded by ``pad_lo`` (and up to ``out_shape``) by ``border``.
+
+    ``anchored(block)`` must return, for a NumPy block, the correlation whose
+    output ``y`` reads block samples ``y .. y + K - 1`` along each axis in
+    ``axes`` (zero beyond the block), of the block's shape.
+    """
+    x, reach = _padded(x, axes, kernel_shape, pad_lo, out_shape, border, cval, dtype)
     z = filter_same_shape(x, anchored, reach, (), dtype)
-    index = [slice(None)] * nd
+    index = [slice(None)] * x.ndim
     for a, o in zip(axes, out_shape):
         index[a] = slice(0, o)
     return z[tuple(index)]
@@ -284,25 +304,28 @@ def correlate_padded(x, anchored, axes, kernel_shape, pad_lo, out_shape, border,
 def over_batch(func, arrays, probe, *, total=False):
     """``func(*blocks)`` over Dask ``arrays``, one task per chunk of their first (batch) axis.
 
-    Every other axis is gathered into one chunk, and the batch chunks of the
-    other arrays are aligned with the first one's.  ``probe`` is ``func`` on
+    Every other axis is gathered into one chunk, and the arrays' batch
+    chunks are aligned with those of the most finely chunked one.  ``probe`` is ``func`` on
     an empty batch: it gives the result's trailing shape and dtype (and has
     validated the arguments).  With ``total`` each task returns one array of
     ``probe``'s shape (a weight gradient's share of the batch) and the result
     is their sum, taken by Dask in a fixed order.  Otherwise the result has
-    the first array's batch chunks.
+    the batch chunks of the most finely chunked array.
     """
     import dask
     import dask.array as da
 
-    first = arrays[0].rechunk({a: -1 for a in range(1, arrays[0].ndim)})
-    batch = first.chunks[0]
-    aligned = [first] + [a.rechunk((batch,) + tuple((n,) for n in a.shape[1:])) for a in arrays[1:]]
-    run = _single_thread(func)
+    # the batch chunks of the most finely chunked array (a NumPy array beside
+    # a Dask one arrives as a single chunk)
+    batch = max((a.chunks[0] for a in arrays), key=len)
+    aligned = [a.rechunk((batch,) + tuple((n,) for n in a.shape[1:])) for a in arrays]
+    run = single_thread(func)
     meta = np.empty((0,) * probe.ndim, probe.dtype)
     if not total:
         chunks = (batch,) + tuple((n,) for n in probe.shape[1:])
         return da.map_blocks(run, *aligned, chunks=chunks, dtype=probe.dtype, meta=meta)
     blocks = zip(*(a.to_delayed().ravel() for a in aligned))
     parts = [da.from_delayed(dask.delayed(run)(*b), probe.shape, dtype=probe.dtype, meta=meta) for b in blocks]
-    return da.stack(parts).sum(axis=0, dtype=probe.dtype)
+    # float16 partial sums add up in float32, as the in-memory engines sum
+    total_dtype = np.promote_types(probe.dtype, np.float32)
+    return da.stack(parts).sum(axis=0, dtype=total_dtype).astype(probe.dtype)

@@ -496,7 +496,7 @@ def _lazy(face, nd, func, batched: dict, rest: dict, *, total=False):
         # Chunks of unknown length along the batch (after boolean indexing)
         # are fine where each chunk stands alone, not where two arrays'
         # chunks must be aligned.
-        _dask.check_known_chunks(a, name, 0 if total else 1)
+        _dask.check_known_chunks(a, name, 0 if total or a.ndim == nd + 1 else 1)
         if a.ndim not in (nd + 1, nd + 2):
             _batched(a, nd, name, func)  # raises, naming the shape
         lazy[name] = a
@@ -531,7 +531,7 @@ def _without_batch(input_size, nd, grad_output, func):
             f"{grad_output.shape})"
         )
     if len(size) == nd + 2 and getattr(grad_output, "ndim", None) == nd + 2:
-        if size[0] != grad_output.shape[0]:
+        if size[0] != grad_output.shape[0] and not math.isnan(grad_output.shape[0]):  # NaN: not known yet
             raise ValueError(
                 f"{func}: input_size {size} has batch {size[0]}, but grad_output has batch "
                 f"{grad_output.shape[0]}"

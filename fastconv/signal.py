@@ -633,28 +633,18 @@ def _signal_2d(in1, in2, mode, boundary, fillvalue, *, convolution):
 def _lazy_choice(in1, in2, mode, axes):
     """What ``method='auto'`` runs in the first task of a Dask ``in1`` (see :func:`fastconv.choose_method`).
 
-    Each task correlates, on one thread and in 'valid' mode, a chunk
-    extended by the kernel's reach on both sides along the convolved axes
-    (:mod:`fastconv._dask`); the first such block is computed (one chunk,
-    not the array) and the engines' model chooses for it.
+    Each task correlates, on one thread and in 'valid' mode, a chunk of the
+    padded input extended by the kernel's reach (:mod:`fastconv._dask`); the
+    first task's block is computed (one chunk, not the array) and the
+    engines' model chooses for it.
     """
-    import numba
-
-    a, b, axes = _lazy_operands(in1, in2, mode, axes, "auto", False, None)[:3]
-    extent = [min(a.chunks[i][0] + 2 * (b.shape[i] - 1), a.shape[i]) if i in axes else a.chunks[i][0]
-              for i in range(a.ndim)]
-    block = np.asarray(a[tuple(slice(0, n) for n in extent)].compute())
-    # An input shorter than the kernel is padded in 'full' and 'same' mode.
-    short = [(0, max(b.shape[i] - block.shape[i], 0) if i in axes else 0) for i in range(a.ndim)]
-    block = np.pad(block, short)
     from . import _auto
 
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)  # as in a Dask task
-    try:
-        return _auto.choose_method(block, b, "valid", axes)
-    finally:
-        numba.set_num_threads(before)
+    a, b, axes, _, _, fft_rule, rdt = _lazy_operands(in1, in2, mode, axes, "auto", False, None)
+    pad_lo, out_shape = _mode_padding(a, b, axes, mode, fft_rule, lambda k: k // 2)
+    kshape = [b.shape[i] for i in axes]
+    block = np.asarray(_dask.first_block(a, axes, kshape, pad_lo, out_shape, "zero", 0, rdt).compute())
+    return _dask.single_thread(lambda blk: _auto.choose_method(blk, b, "valid", axes))(block)
 
 
 def _lazy_operands(in1, in2, mode, axes, method, fft_dtypes, name):
