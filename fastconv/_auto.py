@@ -223,10 +223,8 @@ def _features(plan, method, nx: int, nw: int, threads: int):
         work = t + (5.0 if four_step else 2.0) * B * m  # four-step: twiddle passes
         if len(lengths) > 1:
             work *= _ND_FACTOR["fft"]
-        if len(lengths) > 1:
-            par = threads if B * m >= F._PARALLEL_ND_SAMPLES else 1
-        elif B > 1 or four_step:
-            par = threads if B * m >= F._PARALLEL_SAMPLES else 1
+        if B > 1 or len(lengths) > 1 or four_step:
+            par = threads if B * m >= F.parallel_samples(len(lengths)) else 1
         else:
             # one complex 1-D signal: the kernel's transform runs beside the
             # input's, the inverse alone (3 transforms in the time of 2)

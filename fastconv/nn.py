@@ -107,7 +107,7 @@ def _index(v) -> int:
 
 def _ints(value, nd: int, name: str, func: str, minimum: int) -> tuple:
     """``value`` (an int or a sequence of ``nd`` ints) as a tuple of ``nd`` ints ``>= minimum``."""
-    if isinstance(value, (bool, np.bool_)) or isinstance(value, (str, bytes)):
+    if isinstance(value, (str, bytes)):  # (a bool, alone or inside, is refused by _index)
         raise ValueError(f"{func}: {name} must be an int or a tuple of {nd} ints; got {value!r}")
     try:
         values = (_index(value),) * nd

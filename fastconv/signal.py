@@ -641,7 +641,7 @@ def _lazy_choice(in1, in2, mode, axes):
     from . import _auto
 
     a, b, axes, _, _, fft_rule, rdt = _lazy_operands(in1, in2, mode, axes, "auto", False, None)
-    pad_lo, out_shape = _mode_padding(a, b, axes, mode, fft_rule, lambda k: k // 2)
+    pad_lo, out_shape = _mode_padding(a, b, axes, mode, fft_rule)
     kshape = [b.shape[i] for i in axes]
     block = np.asarray(_dask.first_block(a, axes, kshape, pad_lo, out_shape, "zero", 0, rdt).compute())
     return _dask.single_thread(lambda blk: _auto.choose_method(blk, b, "valid", axes))(block)

@@ -405,7 +405,7 @@ def fft_correlate(x, w, out_shape, pad_lo, *, threads=None):
     nd = len(out_shape)
     in_shape, k_shape = x.shape[1:], w.shape[1:]
     lengths = fft_lengths(in_shape, k_shape, out_shape, pad_lo)
-    if max(x.shape[0], w.shape[0]) * math.prod(lengths) < (_PARALLEL_SAMPLES if nd == 1 else _PARALLEL_ND_SAMPLES):
+    if max(x.shape[0], w.shape[0]) * math.prod(lengths) < parallel_samples(nd):
         # scipy.fft's workers cost about 0.1 ms a call: 32 transforms of 135
         # points took 29 us on one worker and 141 us on two.
         threads = 1
@@ -741,6 +741,11 @@ _PARALLEL_SAMPLES = 1 << 16
 # 0.55x, 8 x 128**2 * 15**2 0.67x; above it (two workers as before) 512**2 *
 # 31**2 and 64**3 * 5**3 (medians of 7 interleaved rounds, 2-core machine).
 _PARALLEL_ND_SAMPLES = 1 << 18
+
+
+def parallel_samples(nd: int) -> int:
+    """Transformed samples in all from which the fft engine's ``nd``-axis transforms use several workers."""
+    return _PARALLEL_SAMPLES if nd == 1 else _PARALLEL_ND_SAMPLES
 
 
 def _run_tasks(run, tasks, threads, samples=None):
