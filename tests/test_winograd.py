@@ -338,6 +338,21 @@ def test_scratch_is_reused_per_thread_and_bounded(monkeypatch):
     assert _scratch.kept_bytes() > kept and _scratch.empty("test.small", (10,), np.float32).ctypes.data == small.ctypes.data
 
 
+@pytest.mark.parametrize("shape", [(1, 2, 29), (16, 98), (3,)])
+def test_per_worker_scratch_parts_own_their_cache_lines(shape):
+    parts = _scratch.per_worker("test.parts", 3, shape, np.float32)
+    assert parts.shape == (3,) + shape
+    lines = []
+    for k in range(3):
+        part = parts[k]
+        assert part.flags.c_contiguous and part.ctypes.data % 64 == 0
+        lines.append((part.ctypes.data // 64, (part.ctypes.data + part.nbytes - 1) // 64))
+    # No cache line holds bytes of two workers' parts.
+    assert all(lines[k][1] < lines[k + 1][0] for k in range(2))
+    parts[...] = np.arange(3).reshape((3,) + (1,) * len(shape))
+    assert all((parts[k] == k).all() for k in range(3))
+
+
 def test_environment_setting_is_read_at_import():
     import os
     import subprocess

@@ -30,6 +30,7 @@ import os
 import types
 
 import numba
+import numpy as np
 
 from .._config import CACHE
 
@@ -49,6 +50,18 @@ def serial(func):
 def inline(func):
     """Compile a tiny helper that is always inlined into its caller."""
     return numba.njit(inline="always", **_COMMON)(func)
+
+
+@inline
+def index(i):
+    """``i`` (>= 0) as an unsigned index, so Numba skips its negative-index wraparound.
+
+    Numba wraps a signed index it cannot prove non-negative (``i + n`` when
+    ``i < 0``); inside a loop that select makes the address non-affine and
+    keeps the loop scalar or turns it into gathers and scatters.  Use this for
+    an inner loop's index such as ``off + k`` whose offset LLVM cannot bound.
+    """
+    return np.uint64(i)
 
 
 _forked = False

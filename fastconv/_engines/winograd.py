@@ -39,7 +39,8 @@ never on the thread count, and every output element is computed by one
 worker in a fixed order: results are bitwise identical at any thread count.
 Memory beyond input, output and weight (kept between calls, see
 :mod:`._scratch`): in the many-tiles layout the transformed weight (16/9 of
-the weight) and two blocks of :data:`WORKSPACE_BYTES` per worker; in the
+the weight) and per worker two blocks of :data:`WORKSPACE_BYTES` and 16
+rows of a block's tiles; in the
 few-tiles layout the channels-last copies of input and output, the
 transformed tiles (at most :data:`SHARED_BYTES`), and per worker the
 transformed weight and products of :data:`_CHANNEL_STEP` output channels.
@@ -67,6 +68,7 @@ from . import _blas, _jit, _scratch, borders
 from .borders import ZERO
 
 _map_index = _jit.serial(borders.map_index)
+_index = _jit.index
 
 # Bytes of transformed input and products per block (both in one worker's
 # cache while its 16 products run).
@@ -150,9 +152,10 @@ def forward(x, w, out, geometry, groups: int) -> bool:
     ph, pw, bh, bw = pads
     width = rows * TW
     workers = max(1, min(threads, len(blocks)))
-    Vw = _plane_view("winograd.V", workers, C * width, (C, width), x.dtype)
-    Mw = _plane_view("winograd.M", workers, Cout * width, (Cout, width), x.dtype)
-    bufs = _scratch.empty("winograd.rows", (workers, 4, 2, TW + 1), x.dtype)
+    Vw = _flat_planes("winograd.V", workers, C * width, x.dtype)
+    Mw = _flat_planes("winograd.M", workers, Cout * width, x.dtype)
+    rows_w = _scratch.per_worker("winograd.rows", workers, (16, width), x.dtype)
+    pairs_w = _scratch.per_worker("winograd.pairs", workers, (1, 2, TW + 1), x.dtype)
     parts = min(workers, Cout)
     _blas.run(range(parts), lambda k, worker: transform_weight(w4, U, k * Cout // parts, (k + 1) * Cout // parts, 0),
               parts)
@@ -161,11 +164,11 @@ def forward(x, w, out, geometry, groups: int) -> bool:
     def block(b, worker):
         q0, q1 = b
         tb = (q1 - q0) * TW
-        V = Vw[worker, :, :, :tb]
-        M = Mw[worker, :, :, :tb]
-        transform_input(x4, V, q0, q1, TH, TW, ph, pw, bh, bw, bufs[worker])
-        np.matmul(U, V.reshape(16, G, Cg, tb), out=M.reshape(16, G, Og, tb))
-        if not transform_output(M, out4, q0, q1, TH, TW):
+        V = Vw[worker]
+        M = Mw[worker]
+        transform_input(x4, V, q0, q1, TH, TW, ph, pw, bh, bw, pairs_w[worker], rows_w[worker])
+        np.matmul(U, V[:, :C * tb].reshape(16, G, Cg, tb), out=M[:, :Cout * tb].reshape(16, G, Og, tb))
+        if not transform_output(M, out4, q0, q1, TH, TW, rows_w[worker], Cout):
             nonfinite.append(b)
 
     nonfinite = []
@@ -249,138 +252,133 @@ def _load_row(x, n, c, i, buf, r, W, pw, bw, ntiles):
         buf[r, 0, k] = _at(x, n, c, i, 2 * k - pw, W, bw)
         buf[r, 1, k] = _at(x, n, c, i, 2 * k + 1 - pw, W, bw)
     for k in range(k_lo, k_hi):
-        buf[r, 0, k] = x[n, c, i, 2 * k - pw]
-        buf[r, 1, k] = x[n, c, i, 2 * k + 1 - pw]
+        buf[r, 0, _index(k)] = x[n, c, i, _index(2 * k - pw)]
+        buf[r, 1, _index(k)] = x[n, c, i, _index(2 * k + 1 - pw)]
     for k in range(k_hi, ntiles + 1):
         buf[r, 0, k] = _at(x, n, c, i, 2 * k - pw, W, bw)
         buf[r, 1, k] = _at(x, n, c, i, 2 * k + 1 - pw, W, bw)
 
 
 @_jit.serial
-def transform_input(x, V, q0, q1, TH, TW, ph, pw, bh, bw, buf):
-    """``V[xi, c, (q - q0) TW + k] = (B^T d B)[xi]`` for the tiles of tile rows ``q0 .. q1``.
+def transform_input(x, V, q0, q1, TH, TW, ph, pw, bh, bw, pairs, R):
+    """``V[xi, c L + (q - q0) TW + k] = (B^T d B)[xi]`` for the tiles of tile rows ``q0 .. q1`` (``L`` tiles).
 
     Tile row ``q`` is ``(n, ty) = divmod(q, TH)``; tile ``(ty, k)`` reads
     input rows ``2 ty - ph ..`` and columns ``2 k - pw ..`` (four each).
-    ``buf`` is scratch of shape ``(4, 2, TW + 1)``.
+    ``V`` is ``(16, >= C L)``.  Per channel, ``d B`` is first taken along each
+    input row into ``R[4 r + j, tile]`` (``r`` the tile's row, ``j`` the
+    column of ``d B``), then ``B^T`` combines the rows: every loop runs over
+    whole rows of tiles, which vectorises.  A tile row's rows 0 and 1 are the
+    rows 2 and 3 of the one above, copied rather than computed again.
+    ``pairs`` is scratch of shape ``(1, 2, TW + 1)``, ``R`` of ``(16, >= L)``.
     """
     C = x.shape[1]
     H = x.shape[2]
     W = x.shape[3]
+    L = (q1 - q0) * TW
     for c in range(C):
         for q in range(q0, q1):
             n = q // TH
             ty = q % TH
-            for r in range(4):
+            off = (q - q0) * TW
+            first = 0
+            if q > q0 and ty > 0:
+                for s in range(8):
+                    for k in range(TW):
+                        R[s, _index(off + k)] = R[8 + s, _index(off - TW + k)]
+                first = 2
+            for r in range(first, 4):
                 i = 2 * ty + r - ph
                 if i < 0 or i >= H:
                     i = _map_index(i, H, bh)
                 if i < 0:
-                    for k in range(TW + 1):
-                        buf[r, 0, k] = 0
-                        buf[r, 1, k] = 0
+                    for s in range(4 * r, 4 * r + 4):
+                        for k in range(TW):
+                            R[s, _index(off + k)] = 0
                 else:
-                    _load_row(x, n, c, i, buf, r, W, pw, bw, TW)
-            base = (q - q0) * TW
-            for k in range(TW):
-                # d B along each row (columns 2k - pw .. 2k + 3 - pw) ...
-                a0 = buf[0, 0, k] - buf[0, 0, k + 1]
-                a1 = buf[0, 1, k] + buf[0, 0, k + 1]
-                a2 = buf[0, 0, k + 1] - buf[0, 1, k]
-                a3 = buf[0, 1, k] - buf[0, 1, k + 1]
-                b0 = buf[1, 0, k] - buf[1, 0, k + 1]
-                b1 = buf[1, 1, k] + buf[1, 0, k + 1]
-                b2 = buf[1, 0, k + 1] - buf[1, 1, k]
-                b3 = buf[1, 1, k] - buf[1, 1, k + 1]
-                c0 = buf[2, 0, k] - buf[2, 0, k + 1]
-                c1 = buf[2, 1, k] + buf[2, 0, k + 1]
-                c2 = buf[2, 0, k + 1] - buf[2, 1, k]
-                c3 = buf[2, 1, k] - buf[2, 1, k + 1]
-                d0 = buf[3, 0, k] - buf[3, 0, k + 1]
-                d1 = buf[3, 1, k] + buf[3, 0, k + 1]
-                d2 = buf[3, 0, k + 1] - buf[3, 1, k]
-                d3 = buf[3, 1, k] - buf[3, 1, k + 1]
-                # ... then B^T down the columns.
-                t = base + k
-                V[0, c, t] = a0 - c0
-                V[1, c, t] = a1 - c1
-                V[2, c, t] = a2 - c2
-                V[3, c, t] = a3 - c3
-                V[4, c, t] = b0 + c0
-                V[5, c, t] = b1 + c1
-                V[6, c, t] = b2 + c2
-                V[7, c, t] = b3 + c3
-                V[8, c, t] = c0 - b0
-                V[9, c, t] = c1 - b1
-                V[10, c, t] = c2 - b2
-                V[11, c, t] = c3 - b3
-                V[12, c, t] = b0 - d0
-                V[13, c, t] = b1 - d1
-                V[14, c, t] = b2 - d2
-                V[15, c, t] = b3 - d3
-
-
-@_jit.inline
-def _tile_out(m, k):
-    """``A^T m A`` of tile ``k`` (``m`` the 16 rows of products): its outputs ``(0, 0), (0, 1), (1, 0), (1, 1)``."""
-    # A^T down the columns ...
-    s0 = m[0][k] + m[4][k] + m[8][k]
-    s1 = m[1][k] + m[5][k] + m[9][k]
-    s2 = m[2][k] + m[6][k] + m[10][k]
-    s3 = m[3][k] + m[7][k] + m[11][k]
-    t0 = m[4][k] - m[8][k] - m[12][k]
-    t1 = m[5][k] - m[9][k] - m[13][k]
-    t2 = m[6][k] - m[10][k] - m[14][k]
-    t3 = m[7][k] - m[11][k] - m[15][k]
-    # ... then A along the rows.
-    return s0 + s1 + s2, s1 - s2 - s3, t0 + t1 + t2, t1 - t2 - t3
+                    # Even and odd columns of the row, then d B: columns 2k - pw .. 2k + 3 - pw.
+                    _load_row(x, n, c, i, pairs, 0, W, pw, bw, TW)
+                    for k in range(TW):
+                        e0 = pairs[0, 0, k]
+                        o0 = pairs[0, 1, k]
+                        e1 = pairs[0, 0, k + 1]
+                        o1 = pairs[0, 1, k + 1]
+                        R[4 * r, _index(off + k)] = e0 - e1
+                        R[4 * r + 1, _index(off + k)] = o0 + e1
+                        R[4 * r + 2, _index(off + k)] = e1 - o0
+                        R[4 * r + 3, _index(off + k)] = o0 - o1
+        # B^T down the columns: rows 0 - 2, 1 + 2, 2 - 1, 1 - 3 of d B.
+        base = c * L
+        for j in range(4):
+            for t in range(L):
+                V[j, _index(base + t)] = R[j, t] - R[8 + j, t]
+            for t in range(L):
+                V[4 + j, _index(base + t)] = R[4 + j, t] + R[8 + j, t]
+            for t in range(L):
+                V[8 + j, _index(base + t)] = R[8 + j, t] - R[4 + j, t]
+            for t in range(L):
+                V[12 + j, _index(base + t)] = R[4 + j, t] - R[12 + j, t]
 
 
 @_jit.serial
-def transform_output(M, out, q0, q1, TH, TW):
-    """``out[n, o, 2 ty + a, 2 k + b] = (A^T M[:, o] A)[a, b]`` for the tiles of tile rows ``q0 .. q1``.
+def transform_output(M, out, q0, q1, TH, TW, S, O):
+    """``out[n, o, 2 ty + a, 2 k + b] = (A^T M[:, o L + tile] A)[a, b]`` for the tiles of tile rows ``q0 .. q1``.
 
-    Returns whether every output written is finite.
+    ``M`` is ``(16, >= O L)``; ``S`` scratch of shape ``(8, >= L)`` takes
+    ``A^T`` down the columns for a whole row of tiles at a time.  Returns
+    whether every output written is finite.
     """
-    O = M.shape[1]
     Ho = out.shape[2]
     Wo = out.shape[3]
     full = Wo // 2
+    L = (q1 - q0) * TW
     # (y - y) is 0 for a finite y and NaN otherwise (an integer OR, which vectorises).
     bad = 0
     for o in range(O):
+        b = o * L
+        # A^T down the columns: S[j] = m0j + m1j + m2j, S[4 + j] = m1j - m2j - m3j ...
+        for j in range(4):
+            for t in range(L):
+                S[j, t] = (M[j, _index(b + t)] + M[4 + j, _index(b + t)]) + M[8 + j, _index(b + t)]
+            for t in range(L):
+                S[4 + j, t] = (M[4 + j, _index(b + t)] - M[8 + j, _index(b + t)]) - M[12 + j, _index(b + t)]
+        # ... then A along the rows, into the output.
         for q in range(q0, q1):
             n = q // TH
-            ty = q % TH
+            y = 2 * (q % TH)
             base = (q - q0) * TW
-            m = (M[0, o, base:base + TW], M[1, o, base:base + TW], M[2, o, base:base + TW],
-                 M[3, o, base:base + TW], M[4, o, base:base + TW], M[5, o, base:base + TW],
-                 M[6, o, base:base + TW], M[7, o, base:base + TW], M[8, o, base:base + TW],
-                 M[9, o, base:base + TW], M[10, o, base:base + TW], M[11, o, base:base + TW],
-                 M[12, o, base:base + TW], M[13, o, base:base + TW], M[14, o, base:base + TW],
-                 M[15, o, base:base + TW])
-            y0 = out[n, o, 2 * ty]
-            if 2 * ty + 1 < Ho:
-                y1 = out[n, o, 2 * ty + 1]
+            if y + 1 < Ho:
                 for k in range(full):
-                    p00, p01, p10, p11 = _tile_out(m, k)
-                    y0[2 * k] = p00
-                    y0[2 * k + 1] = p01
-                    y1[2 * k] = p10
-                    y1[2 * k + 1] = p11
+                    t = _index(base + k)
+                    s1 = S[1, t]
+                    s2 = S[2, t]
+                    t1 = S[5, t]
+                    t2 = S[6, t]
+                    p00 = (S[0, t] + s1) + s2
+                    p01 = (s1 - s2) - S[3, t]
+                    p10 = (S[4, t] + t1) + t2
+                    p11 = (t1 - t2) - S[7, t]
+                    out[n, o, y, _index(2 * k)] = p00
+                    out[n, o, y, _index(2 * k + 1)] = p01
+                    out[n, o, y + 1, _index(2 * k)] = p10
+                    out[n, o, y + 1, _index(2 * k + 1)] = p11
                     bad |= ((p00 - p00) + (p01 - p01)) + ((p10 - p10) + (p11 - p11)) != 0
                 if full < TW:
-                    p00, p01, p10, p11 = _tile_out(m, full)
-                    y0[2 * full] = p00
-                    y1[2 * full] = p10
+                    t = _index(base + full)
+                    p00 = (S[0, t] + S[1, t]) + S[2, t]
+                    p10 = (S[4, t] + S[5, t]) + S[6, t]
+                    out[n, o, y, 2 * full] = p00
+                    out[n, o, y + 1, 2 * full] = p10
                     bad |= (p00 - p00) + (p10 - p10) != 0
             else:
                 for k in range(TW):
-                    p00, p01, p10, p11 = _tile_out(m, k)
-                    y0[2 * k] = p00
+                    t = _index(base + k)
+                    p00 = (S[0, t] + S[1, t]) + S[2, t]
+                    out[n, o, y, _index(2 * k)] = p00
                     bad |= p00 - p00 != 0
                     if k < full:
-                        y0[2 * k + 1] = p01
+                        p01 = (S[1, t] - S[2, t]) - S[3, t]
+                        out[n, o, y, _index(2 * k + 1)] = p01
                         bad |= p01 - p01 != 0
     return bad == 0
 
@@ -413,7 +411,7 @@ def _forward_nhwc(x4, w4, out4, TH, TW, pads, threads) -> bool:
     workers = max(1, min(threads, len(tasks)))
     Mw = _flat_planes("winograd.M", workers, T * step, x4.dtype)
     Uw = _plane_view("winograd.U", workers, step * C, (step, C), x4.dtype)
-    Sw = _scratch.empty("winograd.rows", (workers, 8, step), x4.dtype)
+    Sw = _scratch.per_worker("winograd.rows", workers, (8, step), x4.dtype)
 
     def part(task, worker):
         o0, o1 = task
