@@ -134,7 +134,6 @@ def layout(request, monkeypatch):
     else:
         monkeypatch.setattr(winograd, "_MIN_BLOCKS", 10**9)
         monkeypatch.setattr(winograd, "SHARED_BYTES", 1 << 40)
-        monkeypatch.setattr(winograd, "_CHANNEL_STEP", 16)  # several output-channel tasks
     return request.param
 
 

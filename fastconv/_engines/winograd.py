@@ -27,10 +27,11 @@ Two layouts, chosen from the shape:
   single-threaded BLAS call and transforms the products into the output.
 * Few tiles (deep layers on small images, where blocks of tiles would be
   too few to share out or too narrow for the BLAS): the input is copied
-  channels-last, every tile is transformed once (vectorised along the
-  channels), and each task multiplies all tiles by a slice of the output
-  channels, transforms them into a channels-last output, which is copied
-  back to NCHW at the end.
+  channels-last and every tile is transformed once (vectorised along the
+  channels); then each task makes the whole product of one tile position
+  (``M[xi] = U[xi] @ V[xi]^T``, all output channels: the widest product the
+  shape allows, which runs fastest), and the products are transformed into
+  the NCHW output in slices of output channels.
 
 The transforms of both layouts round in the same order; the products are
 different BLAS calls, so the two layouts may differ in the last bits.  Which
@@ -41,9 +42,11 @@ Memory beyond input, output and weight (kept between calls, see
 :mod:`._scratch`): in the many-tiles layout the transformed weight (16/9 of
 the weight) and per worker two blocks of :data:`WORKSPACE_BYTES` and 16
 rows of a block's tiles; in the
-few-tiles layout the channels-last copies of input and output, the
-transformed tiles (at most :data:`SHARED_BYTES`), and per worker the
-transformed weight and products of :data:`_CHANNEL_STEP` output channels.
+few-tiles layout a channels-last copy of the input, the transformed tiles
+(at most :data:`SHARED_BYTES`), all products (as many bytes times
+``Cout / C``) and the transformed weight, in two slices of output channels
+made and used one after the other when it exceeds
+:data:`_WEIGHT_SLICE_BYTES` (then 8/9 of the weight).
 
 Rounding: the transforms add and subtract the 16 inputs of a tile before the
 products, so the error of an output is bounded by the magnitudes of its
@@ -83,8 +86,8 @@ _WEIGHT_COST = 640
 _MIN_BLOCKS = 4
 # ... when all its transformed tiles fit in this many bytes.
 SHARED_BYTES = 8 << 20
-# Output channels per task in the few-tiles layout.
-_CHANNEL_STEP = 128
+# ... and makes its transformed weight in two slices of output channels when it has more bytes than this.
+_WEIGHT_SLICE_BYTES = 1 << 20
 
 
 def applies(geometry, groups: int, in_channels: int, out_channels: int, batch: int) -> bool:
@@ -147,7 +150,7 @@ def forward(x, w, out, geometry, groups: int) -> bool:
     threads = _threads()
     blocks, rows = _blocks(N, TH, TW, 16 * (C + Cout) * item)
     if G == 1 and len(blocks) < _MIN_BLOCKS and 16 * C * N * TH * TW * item <= SHARED_BYTES:
-        return _forward_nhwc(x4, w4, out4, TH, TW, pads, threads)
+        return _forward_few(x4, w4, out4, TH, TW, pads, threads)
     U = _plane_view("winograd.U", 1, Cout * Cg, (Cout, Cg), x.dtype)[0]
     ph, pw, bh, bw = pads
     width = rows * TW
@@ -168,7 +171,7 @@ def forward(x, w, out, geometry, groups: int) -> bool:
         M = Mw[worker]
         transform_input(x4, V, q0, q1, TH, TW, ph, pw, bh, bw, pairs_w[worker], rows_w[worker])
         np.matmul(U, V[:, :C * tb].reshape(16, G, Cg, tb), out=M[:, :Cout * tb].reshape(16, G, Og, tb))
-        if not transform_output(M, out4, q0, q1, TH, TW, rows_w[worker], Cout):
+        if not transform_output(M, out4, q0, q1, TH, TW, rows_w[worker], 0, Cout):
             nonfinite.append(b)
 
     nonfinite = []
@@ -184,7 +187,7 @@ def transform_weight(w, U, o_lo, o_hi, u_lo):
     """``U[xi, o - u_lo, c] = (G w[o, c] G^T)[xi]`` for output channels ``o_lo .. o_hi``.
 
     ``G`` is F(2x2, 3x3)'s ``[[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2],
-    [0, 0, 1]]``; ``w`` is ``(O, Cg, 3, 3)``, ``U`` ``(16, O, Cg)``.
+    [0, 0, 1]]``; ``w`` is ``(O, Cg, 3, 3)``, ``U`` ``(16, >= o_hi - u_lo, Cg)``.
     """
     Cg = w.shape[1]
     for o in range(o_lo, o_hi):
@@ -321,10 +324,11 @@ def transform_input(x, V, q0, q1, TH, TW, ph, pw, bh, bw, pairs, R):
 
 
 @_jit.serial
-def transform_output(M, out, q0, q1, TH, TW, S, O):
+def transform_output(M, out, q0, q1, TH, TW, S, o_lo, o_hi):
     """``out[n, o, 2 ty + a, 2 k + b] = (A^T M[:, o L + tile] A)[a, b]`` for the tiles of tile rows ``q0 .. q1``.
 
-    ``M`` is ``(16, >= O L)``; ``S`` scratch of shape ``(8, >= L)`` takes
+    For output channels ``o_lo .. o_hi``.  ``M`` is ``(16, >= o_hi L)``;
+    ``S`` scratch of shape ``(8, >= L)`` takes
     ``A^T`` down the columns for a whole row of tiles at a time.  Returns
     whether every output written is finite.
     """
@@ -334,7 +338,7 @@ def transform_output(M, out, q0, q1, TH, TW, S, O):
     L = (q1 - q0) * TW
     # (y - y) is 0 for a finite y and NaN otherwise (an integer OR, which vectorises).
     bad = 0
-    for o in range(O):
+    for o in range(o_lo, o_hi):
         b = o * L
         # A^T down the columns: S[j] = m0j + m1j + m2j, S[4 + j] = m1j - m2j - m3j ...
         for j in range(4):
@@ -386,48 +390,46 @@ def transform_output(M, out, q0, q1, TH, TW, S, O):
 # --- few tiles: channels-last ---------------------------------------------------------------------
 
 
-def _forward_nhwc(x4, w4, out4, TH, TW, pads, threads) -> bool:
-    """:func:`forward` in the few-tiles layout (one group): every tile transformed once, products split by output channels."""
+def _forward_few(x4, w4, out4, TH, TW, pads, threads) -> bool:
+    """:func:`forward` in the few-tiles layout (one group): every tile transformed once, one product per tile position."""
     N, C, H, W = x4.shape
     Cout = w4.shape[0]
-    Ho, Wo = out4.shape[2:]
     ph, pw, bh, bw = pads
-    xt = _scratch.empty("winograd.x", (N, H, W, C), x4.dtype)
-    yt = _scratch.empty("winograd.y", (N, Ho, Wo, Cout), x4.dtype)
+    dtype = x4.dtype
     T = N * TH * TW
-    V = _flat_planes("winograd.V", 1, T * C, x4.dtype)[0]
-    zero = np.zeros(C, x4.dtype)
+    xt = _scratch.empty("winograd.x", (N, H, W, C), dtype)
+    V = _flat_planes("winograd.V", 1, T * C, dtype)[0]
+    M = _flat_planes("winograd.M", 1, T * Cout, dtype)[0]
+    # The transformed weight in slices of output channels, made and used one after the other, bounds the memory.
+    slices = 1 if 16 * Cout * C * x4.itemsize <= _WEIGHT_SLICE_BYTES else 2
+    step = -(-Cout // slices)
+    U = _plane_view("winograd.U", 1, step * C, (step, C), dtype)[0]
+    zero = np.zeros(C, dtype)
     parts = max(1, min(threads, N * H))
     x_last = x4.transpose(0, 2, 3, 1)
     _blas.run(range(parts), lambda k, worker: copy_rows(x_last, xt, k * N * H // parts, (k + 1) * N * H // parts),
               parts)
-    tparts = max(1, min(threads, T))
-    _blas.run(range(tparts), lambda k, worker: transform_input_nhwc(
-        xt, V[:, k * T // tparts * C:], k * T // tparts, (k + 1) * T // tparts, TH, TW, ph, pw, bh, bw, zero),
-        tparts)
-    Vm = V[:, :T * C].reshape(16, T, C)
-    step = min(_CHANNEL_STEP, Cout)
-    tasks = [(o0, min(o0 + step, Cout)) for o0 in range(0, Cout, step)]
-    workers = max(1, min(threads, len(tasks)))
-    Mw = _flat_planes("winograd.M", workers, T * step, x4.dtype)
-    Uw = _plane_view("winograd.U", workers, step * C, (step, C), x4.dtype)
-    Sw = _scratch.per_worker("winograd.rows", workers, (8, step), x4.dtype)
-
-    def part(task, worker):
-        o0, o1 = task
-        U = Uw[worker, :, :o1 - o0]
-        transform_weight(w4, U, o0, o1, o0)
-        M = Mw[worker, :, :T * (o1 - o0)].reshape(16, T, o1 - o0)
-        np.matmul(Vm, U.transpose(0, 2, 1), out=M)
-        if not transform_output_nhwc(Mw[worker], yt, 0, T, TH, TW, Sw[worker], o0, o1 - o0):
-            nonfinite.append(task)
-
+    parts = max(1, min(threads, T))
+    _blas.run(range(parts), lambda k, worker: transform_input_nhwc(
+        xt, V[:, k * T // parts * C:], k * T // parts, (k + 1) * T // parts, TH, TW, ph, pw, bh, bw, zero), parts)
+    for o0 in range(0, Cout, step):
+        o1 = min(o0 + step, Cout)
+        wparts = max(1, min(threads, o1 - o0))
+        _blas.run(range(wparts), lambda k, worker: transform_weight(
+            w4, U, o0 + k * (o1 - o0) // wparts, o0 + (k + 1) * (o1 - o0) // wparts, o0), wparts)
+        # M[xi][o0:o1] (channels x T) = U[xi] (channels x C) @ V[xi]^T (C x T), one BLAS call per tile position.
+        _blas.run(range(16), lambda xi, worker: np.matmul(
+            U[xi, :o1 - o0], V[xi, :T * C].reshape(T, C).T, out=M[xi, :Cout * T].reshape(Cout, T)[o0:o1]),
+            min(threads, 16))
     nonfinite = []
-    _blas.run(tasks, part, workers)
-    y_first = yt.transpose(0, 3, 1, 2)
-    parts = max(1, min(threads, N * Cout))
-    _blas.run(range(parts), lambda k, worker: copy_rows(y_first, out4, k * N * Cout // parts,
-                                                        (k + 1) * N * Cout // parts), parts)
+    S = _scratch.per_worker("winograd.rows", threads, (8, T), dtype)
+    oparts = max(1, min(threads, Cout))
+
+    def output(k, worker):
+        if not transform_output(M, out4, 0, N * TH, TH, TW, S[worker], k * Cout // oparts, (k + 1) * Cout // oparts):
+            nonfinite.append(k)
+
+    _blas.run(range(oparts), output, oparts)
     return not nonfinite
 
 
@@ -532,68 +534,11 @@ def transform_input_nhwc(xt, V, t_lo, t_hi, TH, TW, ph, pw, bh, bw, zero):
         _mm(V[15, k0:k1], d11, d13, d31, d33)
 
 
-@_jit.serial
-def _add3(dst, a, b, c):
-    """``dst = (a + b) + c`` elementwise (over ``a``'s length); returns 0 if every result is finite."""
-    bad = 0
-    for i in range(a.shape[0]):
-        v = (a[i] + b[i]) + c[i]
-        dst[i] = v
-        bad |= v - v != 0
-    return bad
-
-
-@_jit.serial
-def _sub3(dst, a, b, c):
-    """``dst = (a - b) - c`` elementwise (over ``a``'s length); returns 0 if every result is finite."""
-    bad = 0
-    for i in range(a.shape[0]):
-        v = (a[i] - b[i]) - c[i]
-        dst[i] = v
-        bad |= v - v != 0
-    return bad
-
-
-@_jit.serial
-def transform_output_nhwc(M, yt, t_lo, t_hi, TH, TW, S, o_lo, O):
-    """``yt[n, 2 ty + a, 2 tx + b, o_lo + o] = (A^T M[:, (t - t_lo) O + o] A)[a, b]`` for tiles ``t_lo .. t_hi``.
-
-    ``M`` holds 16 planes of rows of ``O`` products per tile; ``S`` is
-    scratch of shape ``(8, >= O)``.  Returns whether every output is finite.
-    """
-    Ho = yt.shape[1]
-    Wo = yt.shape[2]
-    per = TH * TW
-    bad = 0
-    for t in range(t_lo, t_hi):
-        n = t // per
-        ty = (t % per) // TW
-        tx = t % TW
-        k0 = (t - t_lo) * O
-        k1 = k0 + O
-        # A^T down the columns: S[j] = m0j + m1j + m2j, S[4 + j] = m1j - m2j - m3j
-        # (their finiteness flags are not needed: the outputs below inherit a NaN or inf).
-        for j in range(4):
-            _add3(S[j], M[j, k0:k1], M[4 + j, k0:k1], M[8 + j, k0:k1])
-            _sub3(S[4 + j], M[4 + j, k0:k1], M[8 + j, k0:k1], M[12 + j, k0:k1])
-        y = 2 * ty
-        x = 2 * tx
-        for a in range(2):
-            if y + a < Ho:
-                s0 = S[4 * a, :O]
-                s1 = S[4 * a + 1, :O]
-                s2 = S[4 * a + 2, :O]
-                bad |= _add3(yt[n, y + a, x, o_lo:o_lo + O], s0, s1, s2)
-                if x + 1 < Wo:
-                    bad |= _sub3(yt[n, y + a, x + 1, o_lo:o_lo + O], s1, s2, S[4 * a + 3, :O])
-    return bad == 0
-
-
 # --- scratch --------------------------------------------------------------------------------------
 
 
-def _planes(slot: str, workers: int, size: int, dtype) -> np.ndarray:
-    """Scratch for ``workers`` x 16 planes of ``size`` elements, planes apart by a stride that spreads them over the cache sets.
+def _planes(slot: str, workers: int, size: int, dtype, planes: int = 16) -> np.ndarray:
+    """Scratch for ``workers`` x ``planes`` planes of ``size`` elements, apart by a stride that spreads them over the cache sets.
 
     The transforms read or write all 16 planes in one loop; planes a multiple
     of 4 KiB apart would fall into the same sets of the L1 cache (measured 3x
@@ -602,7 +547,7 @@ def _planes(slot: str, workers: int, size: int, dtype) -> np.ndarray:
     """
     item = np.dtype(dtype).itemsize
     stride = (-(-size * item // 4096) * 4096 + 320) // item
-    return _scratch.empty(slot, (workers, 16 * stride), dtype)
+    return _scratch.empty(slot, (workers, planes * stride), dtype)
 
 
 def _flat_planes(slot: str, workers: int, size: int, dtype) -> np.ndarray:
@@ -610,10 +555,10 @@ def _flat_planes(slot: str, workers: int, size: int, dtype) -> np.ndarray:
     return _planes(slot, workers, size, dtype).reshape(workers, 16, -1)
 
 
-def _plane_view(slot: str, workers: int, size: int, shape, dtype) -> np.ndarray:
-    """``(workers, 16) + shape`` scratch whose 16 planes lie on different cache sets (see :func:`_planes`)."""
-    planes = _planes(slot, workers, size, dtype).reshape(workers, 16, -1)
-    return planes[:, :, :size].reshape((workers, 16) + tuple(shape))
+def _plane_view(slot: str, workers: int, size: int, shape, dtype, planes: int = 16) -> np.ndarray:
+    """``(workers, planes) + shape`` scratch whose planes lie on different cache sets (see :func:`_planes`)."""
+    flat = _planes(slot, workers, size, dtype, planes).reshape(workers, planes, -1)
+    return flat[:, :, :size].reshape((workers, planes) + tuple(shape))
 
 
 def _threads() -> int:
