@@ -279,6 +279,50 @@ def model_times(plan, nx: int = 1, nw: int = 1, threads: int | None = None) -> d
     return times
 
 
+# A layer with one input and one output channel per group (a depthwise layer
+# of multiplier 1, or one channel) is a stack of independent plane
+# correlations.  The signal face's engines run those faster than the
+# depthwise engine where (measured, 2 threads, float32, zero padding):
+# - 1-D planes of 4096 outputs or more, 2**18 outputs in all: 0.04-0.9x the
+#   depthwise engine's time (shorter planes or less work: up to 1.5x, its
+#   per-call cost is lower);
+# - planes of 2**16 outputs or more in 2-D and 3-D, with kernels of more than
+#   9 taps (0.14-0.96x on 512x512 and 2048x2048 planes, 0.73-0.93x on 128**3;
+#   its fused 3x3 path keeps small kernels better, 1.4x at 512x512);
+# - zero-padded planes the model puts on the FFT, with kernels of 200 taps or
+#   more (0.16-0.81x on 56x56 to 224x224 planes with 15x15 to 31x31 kernels,
+#   0.59x on 32**3 with 7**3; with fewer taps the depthwise engine wins, 1.5x
+#   at 56x56 with 9x9).
+_PLANES_1D_OUTPUTS = (4096, 1 << 18)  # per plane, in all
+_PLANES_ND_OUTPUTS = 1 << 16  # per plane
+_PLANES_FFT_MIN_TAPS = 200
+
+
+def planes_method(plan, conv_plan) -> str | None:
+    """The signal engine for a layer's planes (``plan``, see :func:`fastconv._execute.planes_plan`), or None.
+
+    None keeps ``conv_plan`` on the depthwise engine (see the notes above).
+    Remembered per layer, like the model's other choices.
+    """
+    threads = get_num_threads()
+    key = ("planes", conv_plan, threads)
+    if key in _CHOICES:
+        return _CHOICES[key]
+    per_plane = math.prod(plan.out_shape)
+    taps = math.prod(plan.kernel_shape)
+    planes = conv_plan.batch * conv_plan.in_channels
+    if len(plan.axes) == 1:
+        pays = per_plane >= _PLANES_1D_OUTPUTS[0] and planes * per_plane >= _PLANES_1D_OUTPUTS[1]
+    else:
+        pays = per_plane >= _PLANES_ND_OUTPUTS and taps > 9
+    best = _best_modelled(plan, planes, conv_plan.in_channels)
+    pays = pays or (best == "fft" and taps >= _PLANES_FFT_MIN_TAPS)
+    if len(_CHOICES) >= 4096:
+        _CHOICES.clear()
+    _CHOICES[key] = best if pays else None
+    return _CHOICES[key]
+
+
 def choose_for_plan(plan, x: np.ndarray, w: np.ndarray) -> str:
     """The engine ``auto`` runs ``plan`` with (``x``, ``w`` are the face's arrays)."""
     nx, nw = _batch_counts(plan, x, w)

@@ -10,7 +10,8 @@ functions and cached, so importing this module allocates nothing.
 
 The grid: float32 forward layers of a ResNet-like network, batch 8, in
 ``(N, C, H=W, C_out, K, stride, padding)``; a depthwise 3x3 layer (256
-channels, 56x56); and, for information, a transposed layer and the two
+channels, 56x56); one-channel layers with 15x15 and 31x31 kernels on a
+2048x2048 image (``padding='same'``); and, for information, a transposed layer and the two
 gradients of one dense layer.
 """
 
@@ -126,6 +127,24 @@ def _depthwise_case(N=8, C=256, H=56, K=3):
     }
 
 
+def _single_channel_case(K, H=2048):
+    key = (1, 1, H, 1, K, 1)
+    anchors = {}
+    if _optional("torch") is not None:
+        import torch.nn.functional as F
+
+        anchors["torch conv2d (NCHW)"] = lambda: F.conv2d(*_torch_layer(*key), padding="same")
+    return {
+        "group": "nn",
+        "name": f"conv2d f32 N1 C1 {H}x{H} ->1 k{K} same",
+        "fastconv": lambda: nn.conv2d(*_layer(*key), padding="same"),
+        "anchors": anchors,
+        "floor": _floor((1, 1, H, H)),
+        "flops": 2.0 * H * H * K * K,
+        "target": "single-channel: <= 0.1x torch",
+    }
+
+
 def _transpose_case(N=8, C=128, H=28, O=64, K=4, s=2, p=1):
     rng = np.random.default_rng(_SEED)
     get = functools.cache(lambda: (rng.standard_normal((N, C, H, H)).astype(np.float32),
@@ -176,8 +195,8 @@ def _grad_cases(N=8, C=128, H=28, O=128, K=3):
 
 
 def _cases():
-    return ([_dense_case(*shape) for shape in DENSE] + [_depthwise_case(), _transpose_case()]
-            + _grad_cases())
+    return ([_dense_case(*shape) for shape in DENSE] + [_depthwise_case()]
+            + [_single_channel_case(K) for K in (15, 31)] + [_transpose_case()] + _grad_cases())
 
 
 CASES = _cases()

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _results
-from ._plan import Plan
+from ._dtypes import compute_dtype
+from ._plan import Plan, with_method
 
 # Output columns per task when rows alone do not give every thread enough
 # work: about a quarter of a thread's share, within these bounds.  Each task
@@ -358,6 +359,13 @@ def run_conv(plan, x: np.ndarray, w: np.ndarray, bias=None) -> np.ndarray:
         if bias is not None:
             out += np.asarray(bias, dtype=dtype).reshape((1, Cout) + (1,) * nd)
         return out.astype(plan.result_dtype, copy=False)
+    planes = planes_plan(plan)
+    if planes is not None:
+        from . import _auto
+
+        method = _auto.planes_method(planes, plan)
+        if method is not None:
+            return _run_planes(with_method(planes, method), plan, x, w, bias)
     w = _conv_weight(plan, w)
     x, pad_lo = _conv_input(plan, x)
     if plan.method == "direct":
@@ -387,6 +395,34 @@ def run_conv(plan, x: np.ndarray, w: np.ndarray, bias=None) -> np.ndarray:
         out = out.reshape((N, Cout) + plan.out_shape)
     if bias is not None:
         out += np.asarray(bias, dtype=dtype).reshape((1, Cout) + (1,) * nd)
+    return out.astype(plan.result_dtype, copy=False)
+
+
+@functools.lru_cache(maxsize=1024)
+def planes_plan(plan) -> Plan | None:
+    """A forward layer with one input and one output channel per group as a :class:`Plan` of its planes, or None.
+
+    Each ``(sample, channel)`` plane is correlated with its channel's kernel:
+    the input ``(N, C, *S)`` and the weight ``(1, C, *K)`` broadcast over
+    the two leading axes.  Only stride and dilation 1, padding >= 0.
+    """
+    if (plan.transposed_weight or not plan.in_channels == plan.out_channels == plan.groups
+            or set(plan.stride) != {1} or set(plan.dilation) != {1} or set(plan.upsample) != {1}
+            or min(plan.pad_lo) < 0 or min(plan.pad_hi) < 0 or min(plan.out_shape) < 1):
+        return None
+    nd = len(plan.in_shape)
+    return Plan(axes=tuple(range(2, 2 + nd)), in_shape=plan.in_shape, kernel_shape=plan.kernel_shape,
+                out_shape=plan.out_shape, pad_lo=plan.pad_lo, stride=(1,) * nd, dilation=(1,) * nd,
+                border=plan.border, cval=0, flip=False, conj=False, result_dtype=plan.result_dtype,
+                compute_dtype=compute_dtype(plan.result_dtype), method="direct")
+
+
+def _run_planes(planes: Plan, plan, x: np.ndarray, w: np.ndarray, bias) -> np.ndarray:
+    """Run a layer :func:`planes_plan` described on the signal face's engines (``planes.method``)."""
+    out = run(planes, x, w.reshape((1,) + w.shape[:1] + w.shape[2:]))
+    if bias is not None:
+        out = out.astype(plan.compute_dtype, copy=False)
+        out += np.asarray(bias, dtype=plan.compute_dtype).reshape((1, -1) + (1,) * len(plan.in_shape))
     return out.astype(plan.result_dtype, copy=False)
 
 

@@ -27,7 +27,16 @@ correlation of the input with the output gradient.
 Dense layers run on a channel-contracting engine (the input gathered block
 by block into a bounded column matrix, then one matrix product per group);
 layers with one input channel per group (depthwise) on a plane-by-plane
-engine, each channel correlated with its own kernel.  Dense 3x3 layers with
+engine, each channel correlated with its own kernel.  Forward layers with one
+input and one output channel per group (a depthwise layer of multiplier 1,
+or a single channel) and stride and dilation 1 are a stack of independent
+plane correlations, which run on the signal face's engines where those are
+faster: 1-D planes of 4096 outputs or more (2**18 in all), 2-D and 3-D
+planes of 65,536 outputs or more with kernels of more than 9 taps, and
+zero-padded planes with kernels of 200 taps or more that the cost model puts
+on the FFT.  The FFT's rounding error is then bounded by
+the norms of the whole plane and kernel (see :func:`fastconv.fftconvolve`),
+not by each output's window.  Dense 3x3 layers with
 stride and dilation 1 and at least 16 channels per group (forward layers,
 and the stride-1 transposed layers and input gradients that equal them) run
 on Winograd's F(2x2, 3x3) algorithm when a cost model says it is faster:

@@ -700,3 +700,89 @@ def test_inf_minus_inf_gives_nan_without_a_warning(shape, kernel, kwargs):
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
     assert np.isnan(want).any()
+
+
+# --- depthwise layers of multiplier 1 on the signal face's engines ------------------------------
+
+
+def _fft_bound(x, w, cfg, dtype):
+    """The FFT engines' worst-case error bound (see tests/test_fft.py), per (sample, channel) plane."""
+    eps = float(np.finfo(dtype).eps)
+    lengths = [n + lo + hi + k - 1 for n, lo, hi, k in zip(x.shape[2:], cfg["lo"], cfg["hi"], cfg["K"])]
+    m = math.prod(lengths)
+    xa = np.abs(x.astype(np.float64)).reshape(x.shape[:2] + (-1,))
+    wa = np.abs(w.astype(np.float64)).reshape(1, w.shape[0], -1)
+    t = np.linalg.norm(xa, axis=2) * wa.sum(axis=2) + xa.sum(axis=2) * np.linalg.norm(wa, axis=2)
+    return ((5 * math.log2(m) + 1) * eps * t).reshape(t.shape + (1,) * (x.ndim - 2))
+
+
+PLANES = [
+    # input shape, kernel, padding (torch's), the engine the layer's planes take
+    ((2, 3, 50), (5,), 2, None),  # short 1-D planes: the depthwise engine
+    ((4, 16, 4100), (5,), 2, "direct"),  # long 1-D planes
+    ((1, 64, 4096), (4,), "same", "direct"),
+    ((1, 2, 260, 256), (5, 5), 2, "direct"),  # a large plane
+    ((2, 3, 40, 40), (15, 15), 7, "fft"),  # a large kernel
+    ((2, 3, 40, 40), (16, 16), "same", "fft"),  # torch's asymmetric 'same'
+    ((1, 2, 20, 20, 20), (7, 7, 7), 3, "fft"),
+]
+
+
+@pytest.mark.parametrize("mode", list(_MODES))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", PLANES)
+def test_depthwise_planes_on_the_signal_engines(case, mode, dtype, monkeypatch):
+    # One input and one output channel per group, stride and dilation 1: every
+    # (sample, channel) plane is a correlation the signal face's engines run
+    # (the direct N-D kernels or, for large kernels, the FFT).
+    from fastconv import _execute
+
+    shape, K, padding, engine = case
+    nd = len(K)
+    C = shape[1]
+    if mode != "zeros" and engine == "fft":
+        engine = None  # the FFT engines pad with zeros only: the depthwise engine keeps these
+    taken = []
+    run_planes = _execute._run_planes
+    monkeypatch.setattr(_execute, "_run_planes", lambda planes, *args: taken.append(planes.method)
+                        or run_planes(planes, *args))
+    rng = np.random.default_rng(31)
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal((C, 1) + K).astype(dtype)
+    b = rng.standard_normal(C).astype(dtype)
+    if padding == "same":
+        lo = tuple((k - 1) // 2 for k in K)
+        hi = tuple(k - 1 - (k - 1) // 2 for k in K)
+    else:
+        lo = hi = (padding,) * nd
+    if mode in ("reflect", "circular") and max(lo + hi) >= min(shape[2:]):
+        pytest.skip("torch refuses reflect/circular padding as wide as the input")
+    cfg = dict(lo=lo, hi=hi, K=K)
+    got = _CONV[nd](x, w, b, padding=padding, groups=C, padding_mode=mode)
+    args = ((1,) * nd, lo, hi, (1,) * nd, C, mode)
+    want = ref_conv(x, w, b, *args)
+    assert taken == ([engine] if engine else [])
+    if engine != "fft":
+        _assert_close(got, want, ref_conv(np.abs(x), np.abs(w), np.abs(b), *args), math.prod(K), dtype)
+    else:
+        assert got.dtype == np.dtype(dtype) and got.shape == want.shape
+        err = np.abs(got.astype(np.float64) - want)
+        assert np.all(err <= _fft_bound(x, w, cfg, dtype) + _bound(np.abs(b).reshape((1, C) + (1,) * nd), 1, dtype))
+    # unbatched input: the same planes
+    np.testing.assert_array_equal(_CONV[nd](x[0], w, b, padding=padding, groups=C, padding_mode=mode), got[0])
+
+
+@needs_torch
+@pytest.mark.parametrize("K", [15, 31])
+def test_single_channel_large_kernels_against_torch(K):
+    # The issue's single-channel layer (1, 1, H, 1, K, 1, 'same'), on a smaller plane.
+    rng = np.random.default_rng(K)
+    x = rng.standard_normal((1, 1, 300, 300)).astype(np.float32)
+    w = rng.standard_normal((1, 1, K, K)).astype(np.float32)
+    got = nn.conv2d(x, w, padding="same")
+    want = F.conv2d(torch.from_numpy(x).double(), torch.from_numpy(w).double(), padding="same").numpy()
+    cfg = dict(lo=(K // 2,) * 2, hi=(K // 2,) * 2, K=(K, K))
+    bound = np.maximum(_fft_bound(x, w, cfg, np.float32),
+                       _bound(F.conv2d(torch.from_numpy(np.abs(x)).double(), torch.from_numpy(np.abs(w)).double(),
+                                       padding="same").numpy(), K * K, np.float32))
+    assert np.all(np.abs(got - want) <= bound)

@@ -6,7 +6,9 @@ Layers (``layer``): ``dense3x3`` (64 -> 64 channels, 3 x 3, padding 1),
 transposed convolution and the two gradients of the dense layer.  Separately,
 ``NNResNet3x3`` times the dense 3 x 3 layers of a ResNet at batch 8 (64 to
 512 channels on 56 x 56 down to 7 x 7 maps), the layers fastconv computes by
-Winograd's algorithm, anchored on torch in the same way.  The anchor
+Winograd's algorithm, and ``NNSingleChannel`` one-channel layers with 15 x 15
+and 31 x 31 kernels on a 2048 x 2048 image, both anchored on torch in the
+same way.  The anchor
 is torch itself, on contiguous NCHW tensors and, for ``conv2d``, also in
 torch's faster channels-last layout.  Commits without ``fastconv.nn`` skip
 the fastconv classes.
@@ -156,6 +158,26 @@ class NNResNet3x3:
         self.nn.conv2d(self.x, self.w, padding=1)
 
 
+def _single_channel(kernel, dtype):
+    """One input and one output channel, a ``kernel x kernel`` filter on a 2048 x 2048 image."""
+    return random((1, 1, 2048, 2048), dtype), random((1, 1, kernel, kernel), dtype, 1)
+
+
+class NNSingleChannel:
+    """``fastconv.nn.conv2d(input, weight, padding='same')`` with one channel and a large kernel."""
+
+    params = [[15, 31], ["float32"]]
+    param_names = ["kernel", "dtype"]
+
+    def setup(self, kernel, dtype):
+        self.nn = _require_nn()
+        self.x, self.w = _single_channel(kernel, dtype)
+        warm(self.nn.conv2d, self.x, self.w, padding="same")
+
+    def time_conv2d(self, kernel, dtype):
+        self.nn.conv2d(self.x, self.w, padding="same")
+
+
 # --- anchors ---------------------------------------------------------------------------
 
 
@@ -240,3 +262,21 @@ class NNResNet3x3Torch(Anchor):
     def time_conv2d(self, channels, dtype):
         with torch.no_grad():
             torch.nn.functional.conv2d(self.x, self.w, padding=1)
+
+
+class NNSingleChannelTorch(Anchor):
+    """``torch.nn.functional.conv2d`` on the same one-channel layers."""
+
+    params = NNSingleChannel.params
+    param_names = NNSingleChannel.param_names
+
+    def setup(self, kernel, dtype):
+        require(torch, "torch")
+        set_anchor_threads()
+        x, w = _single_channel(kernel, dtype)
+        self.x, self.w = torch_tensor(x), torch_tensor(w)
+        self.time_conv2d(kernel, dtype)
+
+    def time_conv2d(self, kernel, dtype):
+        with torch.no_grad():
+            torch.nn.functional.conv2d(self.x, self.w, padding="same")
