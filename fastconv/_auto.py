@@ -57,7 +57,7 @@ import time
 
 import numpy as np
 
-from ._config import get_num_threads
+from ._config import threads as _thread_count
 
 __all__ = ["calibrate", "choose_method", "int_fft_exact", "model_times"]
 
@@ -269,7 +269,7 @@ def supported(plan) -> tuple:
 def model_times(plan, nx: int = 1, nw: int = 1, threads: int | None = None) -> dict:
     """Modelled seconds of every engine that supports ``plan``."""
     if threads is None:
-        threads = get_num_threads()
+        threads = _thread_count()
     consts = constants()
     times = {}
     for method in supported(plan):
@@ -304,7 +304,7 @@ def planes_method(plan, conv_plan) -> str | None:
     None keeps ``conv_plan`` on the depthwise engine (see the notes above).
     Remembered per layer, like the model's other choices.
     """
-    threads = get_num_threads()
+    threads = _thread_count()
     key = ("planes", conv_plan, threads)
     if key in _CHOICES:
         return _CHOICES[key]
@@ -321,6 +321,31 @@ def planes_method(plan, conv_plan) -> str | None:
         _CHOICES.clear()
     _CHOICES[key] = best if pays else None
     return _CHOICES[key]
+
+
+def plan_for_auto(plan, x: np.ndarray, w: np.ndarray):
+    """``plan`` with the engine ``auto`` runs it with (``x``, ``w`` are the face's arrays).
+
+    Remembered with the model's choices for float and complex data (a small
+    call spends microseconds otherwise); integer data is checked each call.
+    """
+    if plan.result_dtype.kind in "biu":
+        return _with_method(plan, choose_for_plan(plan, x, w))
+    nx, nw = _batch_counts(plan, x, w)
+    key = ("plan", plan, nx, nw, _thread_count())
+    found = _CHOICES.get(key)
+    if found is None:
+        found = _with_method(plan, _best_modelled(plan, nx, nw))
+        if len(_CHOICES) >= 4096:
+            _CHOICES.clear()
+        _CHOICES[key] = found
+    return found
+
+
+def _with_method(plan, method):
+    from ._plan import with_method
+
+    return with_method(plan, method)
 
 
 def choose_for_plan(plan, x: np.ndarray, w: np.ndarray) -> str:
@@ -360,7 +385,7 @@ _CHOICES = {}
 
 
 def _best_modelled(plan, nx: int, nw: int) -> str:
-    threads = get_num_threads()
+    threads = _thread_count()
     key = (plan, nx, nw, threads)
     best = _CHOICES.get(key)
     if best is None:
@@ -635,9 +660,7 @@ def calibrate(*, repeat: int = 5, progress: bool = True, save: bool = True) -> d
         raise ValueError(f"repeat must be a positive integer; got {repeat!r}") from None
     if repeat < 1:
         raise ValueError(f"repeat must be a positive integer; got {repeat!r}")
-    from ._config import get_num_threads
-
-    threads = get_num_threads()
+    threads = _thread_count()
     cases = _calibration_cases()
     stream = sys.stderr if progress else None
     rng = np.random.default_rng(0)

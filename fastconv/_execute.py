@@ -133,11 +133,10 @@ def run(plan: Plan, x: np.ndarray, w: np.ndarray, out: np.ndarray | None = None)
         return _run_fft(plan, x, w)
     if plan.method != "direct":
         raise ValueError(f"plan.method must be one of 'direct', 'fft', 'oa'; got {plan.method!r}")
-    import numba
-
+    from ._config import threads as thread_count
     from ._engines import _jit
 
-    threads = numba.get_num_threads()
+    threads = thread_count()
     launch = _direct_launch(plan, x.shape, w.shape, threads)
     plan = launch.plan
     order, batch_shape, w = _batch_order(plan, x, w)

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _dask, _dispatch, _execute
 from ._dtypes import all_finite, fft_result_dtype, result_dtype
-from ._plan import make_plan, signal_padding, with_method
+from ._plan import make_plan, signal_padding
 from ._validate import (
     check_choice,
     check_not_empty,
@@ -462,7 +462,7 @@ def _signal_plan(in1, in2, mode, method, axes, *, convolution, fft_dtypes=False)
     if method == "auto":
         from . import _auto
 
-        plan = with_method(plan, _auto.choose_for_plan(plan, a, b))
+        plan = _auto.plan_for_auto(plan, a, b)
     if plan.method == "direct" and _multiplies_padding(a, b, mode):
         # The zero border skips the taps outside in1; scipy's N-D direct method
         # multiplies zero padding by them, so an inf or NaN in the kernel makes

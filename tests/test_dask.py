@@ -417,13 +417,14 @@ def test_choose_method_on_dask_is_the_first_tasks_choice(monkeypatch, shape, chu
     k = np.ones(kshape)
     said = fastconv.choose_method(x, k, mode)
     ran = []
-    choose = _auto.choose_for_plan
+    choose = _auto.plan_for_auto
 
     def record(plan, a, w):
-        ran.append((a.shape, choose(plan, a, w)))
-        return ran[-1][1]
+        chosen = choose(plan, a, w)
+        ran.append((a.shape, chosen.method))
+        return chosen
 
-    monkeypatch.setattr(_auto, "choose_for_plan", record)
+    monkeypatch.setattr(_auto, "plan_for_auto", record)
     with dask.config.set(scheduler="synchronous"):
         fastconv.convolve(x, k, mode).compute()
     # the block choose_method looked at is one a task ran, and that task chose the same

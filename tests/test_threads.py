@@ -206,3 +206,31 @@ def test_each_runs_every_task_once_on_at_most_the_threads_asked_for():
         assert sorted(seen) == list(range(40))
         assert 1 <= peak[0] <= threads
     _threads.each([], run, 3)  # nothing to do
+
+
+def test_thread_count_follows_numba_per_calling_thread():
+    # fastconv reads the count without Numba's launch check once the pool runs
+    # (fastconv._config.threads); it must still be Numba's count, per thread.
+    from fastconv import _config
+
+    fastconv.convolve(np.ones(10), np.ones(3))  # the pool runs
+    before = numba.get_num_threads()
+    seen = {}
+    try:
+        for n in (1, numba.config.NUMBA_NUM_THREADS):
+            numba.set_num_threads(n)
+            assert _config.threads() == fastconv.get_num_threads() == numba.get_num_threads() == n
+        numba.set_num_threads(1)
+
+        def other():
+            seen["default"] = _config.threads(), numba.get_num_threads()
+            numba.set_num_threads(1)
+            seen["set"] = _config.threads()
+
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join()
+    finally:
+        numba.set_num_threads(before)
+    assert seen["default"][0] == seen["default"][1]  # a new thread starts at Numba's default
+    assert seen["set"] == 1

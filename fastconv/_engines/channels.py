@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
 from . import _blas, _jit, _scratch, borders
@@ -354,7 +353,9 @@ def _plan_blocks(x, w, geometry, groups):
 
 
 def _threads() -> int:
-    return numba.get_num_threads()
+    from .._config import threads
+
+    return threads()
 
 
 def forward(x, w, out, geometry, groups: int) -> None:

@@ -253,9 +253,9 @@ class _NumpyFFT:
 
 
 def _threads() -> int:
-    import numba
+    from .._config import threads
 
-    return numba.get_num_threads()
+    return threads()
 
 
 # --------------------------------------------------------------------------

@@ -566,6 +566,6 @@ def _plane_view(slot: str, workers: int, size: int, shape, dtype, planes: int = 
 
 
 def _threads() -> int:
-    import numba
+    from .._config import threads
 
-    return numba.get_num_threads()
+    return threads()
