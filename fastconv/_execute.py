@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _results
-from ._dtypes import compute_dtype
 from ._plan import Plan, with_method
 
 # Output columns per task when rows alone do not give every thread enough
@@ -363,8 +362,9 @@ def run_conv(plan, x: np.ndarray, w: np.ndarray, bias=None) -> np.ndarray:
         from . import _auto
 
         method = _auto.planes_method(planes, plan)
-        if method is not None:
-            return _run_planes(with_method(planes, method), plan, x, w, bias)
+        out = None if method is None else _run_planes(with_method(planes, method), plan, x, w, bias)
+        if out is not None:
+            return out
     w = _conv_weight(plan, w)
     x, pad_lo = _conv_input(plan, x)
     if plan.method == "direct":
@@ -410,17 +410,30 @@ def planes_plan(plan) -> Plan | None:
             or min(plan.pad_lo) < 0 or min(plan.pad_hi) < 0 or min(plan.out_shape) < 1):
         return None
     nd = len(plan.in_shape)
+    # The planes come back in the compute dtype: the bias is added before the one rounding to the result's.
     return Plan(axes=tuple(range(2, 2 + nd)), in_shape=plan.in_shape, kernel_shape=plan.kernel_shape,
                 out_shape=plan.out_shape, pad_lo=plan.pad_lo, stride=(1,) * nd, dilation=(1,) * nd,
-                border=plan.border, cval=0, flip=False, conj=False, result_dtype=plan.result_dtype,
-                compute_dtype=compute_dtype(plan.result_dtype), method="direct")
+                border=plan.border, cval=0, flip=False, conj=False, result_dtype=plan.compute_dtype,
+                compute_dtype=plan.compute_dtype, method="direct")
 
 
-def _run_planes(planes: Plan, plan, x: np.ndarray, w: np.ndarray, bias) -> np.ndarray:
-    """Run a layer :func:`planes_plan` described on the signal face's engines (``planes.method``)."""
-    out = run(planes, x, w.reshape((1,) + w.shape[:1] + w.shape[2:]))
+def _run_planes(planes: Plan, plan, x: np.ndarray, w: np.ndarray, bias) -> np.ndarray | None:
+    """Run a layer :func:`planes_plan` described on the signal face's engines (``planes.method``).
+
+    Returns None, for the depthwise engine to compute the layer, where the
+    result would not be torch's: a NaN or infinite weight (the signal
+    engines skip the taps that fall in zero padding, torch multiplies the
+    zeros by them), and an FFT result that is not all finite (the FFT
+    spreads a NaN or infinity over the whole plane, torch only over the
+    outputs whose windows hold it).
+    """
+    if not np.isfinite(w).all():
+        return None
+    with np.errstate(invalid="ignore", over="ignore"):
+        out = run(planes, x, w.reshape((1,) + w.shape[:1] + w.shape[2:]))
+    if planes.method != "direct" and not np.isfinite(out).all():
+        return None
     if bias is not None:
-        out = out.astype(plan.compute_dtype, copy=False)
         out += np.asarray(bias, dtype=plan.compute_dtype).reshape((1, -1) + (1,) * len(plan.in_shape))
     return out.astype(plan.result_dtype, copy=False)
 

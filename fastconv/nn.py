@@ -36,7 +36,9 @@ planes of 65,536 outputs or more with kernels of more than 9 taps, and
 zero-padded planes with kernels of 200 taps or more that the cost model puts
 on the FFT.  The FFT's rounding error is then bounded by
 the norms of the whole plane and kernel (see :func:`fastconv.fftconvolve`),
-not by each output's window.  Dense 3x3 layers with
+not by each output's window; a layer whose FFT result holds a NaN or an
+infinity is recomputed on the depthwise engine, and a NaN or infinite weight
+keeps a layer there, so non-finite values reach the outputs torch gives them.  Dense 3x3 layers with
 stride and dilation 1 and at least 16 channels per group (forward layers,
 and the stride-1 transposed layers and input gradients that equal them) run
 on Winograd's F(2x2, 3x3) algorithm when a cost model says it is faster:

@@ -786,3 +786,50 @@ def test_single_channel_large_kernels_against_torch(K):
                        _bound(F.conv2d(torch.from_numpy(np.abs(x)).double(), torch.from_numpy(np.abs(w)).double(),
                                        padding="same").numpy(), K * K, np.float32))
     assert np.all(np.abs(got - want) <= bound)
+
+
+def test_depthwise_planes_round_a_float16_layer_with_bias_once():
+    # The planes come back in float32 and the bias is added before the one rounding to float16.
+    rng = np.random.default_rng(32)
+    x = rng.standard_normal((1, 2, 256, 256)).astype(np.float16)
+    w = rng.standard_normal((2, 1, 5, 5)).astype(np.float16)
+    b = rng.standard_normal(2).astype(np.float16)
+    got = nn.conv2d(x, w, b, padding=2, groups=2)
+    want = ref_conv(x, w, b, (1, 1), (2, 2), (2, 2), (1, 1), 2)
+    assert got.dtype == np.float16
+    # One rounding of a float32 sum: within a float16 unit plus the float32
+    # summation bound, and almost always the correctly rounded value (adding
+    # the bias after a first rounding to float16 gave it for 68 % only).
+    absolute = ref_conv(np.abs(x), np.abs(w), np.abs(b), (1, 1), (2, 2), (2, 2), (1, 1), 2)
+    spacing = np.spacing(np.abs(want).astype(np.float16)).astype(np.float64)
+    assert np.all(np.abs(got.astype(np.float64) - want) <= spacing + _bound(absolute, 26, np.float32))
+    assert np.mean(got == want.astype(np.float16)) > 0.999
+
+
+@pytest.mark.parametrize("shape,K,padding", [((1, 4, 64, 64), 15, 7), ((2, 2, 30, 30), 16, "same"),
+                                               ((4, 16, 4100), 9, 4)])
+def test_depthwise_planes_put_nan_and_inf_where_torch_does(shape, K, padding):
+    # The FFT spreads a NaN or an infinity over the whole plane: such layers
+    # are recomputed on the depthwise engine, silently.  A non-finite weight
+    # never takes the planes route (torch multiplies the zero padding by it).
+    import warnings
+
+    nd = len(shape) - 2
+    C = shape[1]
+    rng = np.random.default_rng(33)
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal((C, 1) + (K,) * nd).astype(np.float32)
+    flat = x.reshape(-1)
+    flat[[7, 500, 1234]] = [np.inf, -np.inf, np.nan]
+    lo = tuple((K - 1) // 2 for _ in range(nd)) if padding == "same" else (padding,) * nd
+    hi = tuple(K - 1 - lo_ for lo_ in lo) if padding == "same" else lo
+    w_inf = w.copy()
+    w_inf[0].reshape(-1)[0] = np.inf
+    for xin, win in ((x, w), (np.nan_to_num(x, posinf=0, neginf=0, nan=0), w_inf)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            got = _CONV[nd](xin, win, padding=padding, groups=C)
+        with np.errstate(invalid="ignore"):
+            want = ref_conv(xin, win, None, (1,) * nd, lo, hi, (1,) * nd, C)
+        np.testing.assert_array_equal(np.isfinite(got), np.isfinite(want))
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
