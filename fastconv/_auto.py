@@ -302,9 +302,14 @@ def planes_method(plan, conv_plan) -> str | None:
     """The signal engine for a layer's planes (``plan``, see :func:`fastconv._execute.planes_plan`), or None.
 
     None keeps ``conv_plan`` on the depthwise engine (see the notes above).
-    Remembered per layer, like the model's other choices.
+    Remembered per layer, like the model's other choices.  The model is
+    asked for the process's full thread count, not the calling thread's, so
+    a layer takes the same engine, and gives the same bits, at any
+    :func:`fastconv.set_num_threads`.
     """
-    threads = _thread_count()
+    import numba
+
+    threads = int(numba.config.NUMBA_NUM_THREADS)
     key = ("planes", conv_plan, threads)
     if key in _CHOICES:
         return _CHOICES[key]
@@ -315,7 +320,8 @@ def planes_method(plan, conv_plan) -> str | None:
         pays = per_plane >= _PLANES_1D_OUTPUTS[0] and planes * per_plane >= _PLANES_1D_OUTPUTS[1]
     else:
         pays = per_plane >= _PLANES_ND_OUTPUTS and taps > 9
-    best = _best_modelled(plan, planes, conv_plan.in_channels)
+    times = model_times(plan, planes, conv_plan.in_channels, threads)
+    best = min(times, key=times.get)
     pays = pays or (best == "fft" and taps >= _PLANES_FFT_MIN_TAPS)
     if len(_CHOICES) >= 4096:
         _CHOICES.clear()

@@ -833,3 +833,22 @@ def test_depthwise_planes_put_nan_and_inf_where_torch_does(shape, K, padding):
             want = ref_conv(xin, win, None, (1,) * nd, lo, hi, (1,) * nd, C)
         np.testing.assert_array_equal(np.isfinite(got), np.isfinite(want))
         np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+
+
+def test_depthwise_planes_take_the_same_engine_at_any_thread_count():
+    # Found by a differential campaign: the engine was chosen for the calling
+    # thread's count, so 1 and 2 threads gave different bits.
+    import numba
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 1, 69, 69))
+    w = rng.standard_normal((1, 1, 30, 30))
+    before = numba.get_num_threads()
+    try:
+        results = []
+        for n in (1, numba.config.NUMBA_NUM_THREADS):
+            numba.set_num_threads(n)
+            results.append(nn.conv2d(x, w))
+    finally:
+        numba.set_num_threads(before)
+    assert results[0].tobytes() == results[1].tobytes()
