@@ -323,10 +323,7 @@ def planes_method(plan, conv_plan) -> str | None:
     times = model_times(plan, planes, conv_plan.in_channels, threads)
     best = min(times, key=times.get)
     pays = pays or (best == "fft" and taps >= _PLANES_FFT_MIN_TAPS)
-    if len(_CHOICES) >= 4096:
-        _CHOICES.clear()
-    _CHOICES[key] = best if pays else None
-    return _CHOICES[key]
+    return _remember(key, best if pays else None)
 
 
 def plan_for_auto(plan, x: np.ndarray, w: np.ndarray):
@@ -341,10 +338,7 @@ def plan_for_auto(plan, x: np.ndarray, w: np.ndarray):
     key = ("plan", plan, nx, nw, _thread_count())
     found = _CHOICES.get(key)
     if found is None:
-        found = _with_method(plan, _best_modelled(plan, nx, nw))
-        if len(_CHOICES) >= 4096:
-            _CHOICES.clear()
-        _CHOICES[key] = found
+        found = _remember(key, _with_method(plan, _best_modelled(plan, nx, nw)))
     return found
 
 
@@ -390,16 +384,21 @@ def fft_rounds_exactly(plan, method: str, x: np.ndarray, w: np.ndarray) -> bool:
 _CHOICES = {}
 
 
+def _remember(key, value):
+    """Keep ``value`` among the model's choices under ``key`` (at most 4096 kept); returns it."""
+    if len(_CHOICES) >= 4096:
+        _CHOICES.clear()
+    _CHOICES[key] = value
+    return value
+
+
 def _best_modelled(plan, nx: int, nw: int) -> str:
     threads = _thread_count()
     key = (plan, nx, nw, threads)
     best = _CHOICES.get(key)
     if best is None:
         times = model_times(plan, nx, nw, threads)
-        best = min(times, key=times.get)
-        if len(_CHOICES) >= 4096:
-            _CHOICES.clear()
-        _CHOICES[key] = best
+        best = _remember(key, min(times, key=times.get))
     return best
 
 
