@@ -43,6 +43,10 @@ class Convolve3D:
             for k in KERNELS:
                 fastconv.convolve(*_data(dtype, SIZES[0], k), mode="same")
 
+    # It compiles the 3-D kernels of every dtype from a cold cache, which took
+    # longer than asv's default 60 s on a slow 2-core host.
+    setup_cache.timeout = 300
+
     def setup(self, dtype, size, k):
         self.vol, self.ker = _data(dtype, size, k)
         warm(fastconv.convolve, self.vol, self.ker, mode="same")
