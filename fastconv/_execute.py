@@ -133,7 +133,7 @@ def run(plan: Plan, x: np.ndarray, w: np.ndarray, out: np.ndarray | None = None)
     if plan.method != "direct":
         raise ValueError(f"plan.method must be one of 'direct', 'fft', 'oa'; got {plan.method!r}")
     from ._config import threads as thread_count
-    from ._engines import _jit
+    from ._engines import _jit, direct
 
     threads = thread_count()
     launch = _direct_launch(plan, x.shape, w.shape, threads)
@@ -144,8 +144,9 @@ def run(plan: Plan, x: np.ndarray, w: np.ndarray, out: np.ndarray | None = None)
     w3 = _engine_layout(w, order, batch_shape, dtype)
     out3 = _writable_view(out, order, launch.shape3, dtype, plan.result_dtype)
     target = out3 if out3 is not None else _output_buffer(launch.shape3, dtype, x3)
-    _jit.launch(launch.kernel)(x3, w3, target, *launch.geometry, dtype.type(plan.cval), launch.col_block,
-                               4 * threads)
+    cval = dtype.type(plan.cval)
+    task = direct.task_address(launch.task, x3, w3, target, cval)
+    _jit.launch(direct.correlate)(task, x3, w3, target, *launch.geometry, cval, launch.col_block, 4 * threads)
     if out3 is not None:
         return out
     result = target.reshape(launch.result_shape).transpose(launch.inverse)
@@ -160,7 +161,7 @@ class _Launch:
     shape3: tuple  # the engine's output layout (batch, rows, columns)
     result_shape: tuple  # batch axes then the output's convolved extents
     inverse: tuple  # the transpose back to the caller's axis order
-    kernel: object
+    task: object  # the direct engine's task for the window (see ``direct.for_window``)
     geometry: tuple  # the kernel's int64 shape and step arguments, never written to
     col_block: int
 
@@ -181,9 +182,9 @@ def _direct_launch(plan: Plan, x_shape: tuple, w_shape: tuple, threads: int) -> 
     nbatch = math.prod(batch_shape)
     out_rows = math.prod(plan.out_shape[:-1])
     out_cols = plan.out_shape[-1]
-    kernel = direct.correlate
+    task = direct._task
     if plan.stride[-1] == 1 and plan.dilation[-1] == 1 and out_rows * out_cols >= _FUSED_MIN_OUTPUTS:
-        kernel = direct.for_window(math.prod(plan.kernel_shape[:-1]), plan.kernel_shape[-1])
+        task = direct.for_window(math.prod(plan.kernel_shape[:-1]), plan.kernel_shape[-1])
     i64 = lambda t: np.asarray(t, dtype=np.int64)  # noqa: E731
     geometry = tuple(i64(t) for t in (plan.in_shape, plan.out_shape, plan.kernel_shape, plan.stride,
                                       plan.dilation, plan.pad_lo, plan.border_codes))
@@ -192,7 +193,7 @@ def _direct_launch(plan: Plan, x_shape: tuple, w_shape: tuple, threads: int) -> 
         shape3=(nbatch, out_rows, out_cols),
         result_shape=batch_shape + tuple(plan.out_shape),
         inverse=tuple(int(i) for i in np.argsort(order)),
-        kernel=kernel,
+        task=task,
         geometry=geometry,
         col_block=column_block(out_cols, nbatch * out_rows, threads),
     )

@@ -14,6 +14,7 @@ import pytest
 
 import reference as ref
 from fastconv import _execute
+from fastconv._engines import _jit
 from fastconv._plan import make_plan
 from kinds import random_array
 
@@ -368,3 +369,62 @@ def test_fused_windows_run_with_the_jit_disabled():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "True"
+
+
+# A kernel calls its task by address (``_jit.function_at``), not linked in.
+def _scale_row(out, x, i, factor):
+    if i >= x.shape[0]:
+        raise ValueError("row out of range")
+    for j in range(x.shape[1]):
+        out[i, j] = factor * x[i, j]
+
+
+def _rows_by_address(address, out, x, rows, factor):
+    for i in range(rows):
+        run = _SCALE_AT(address, (out, x, factor))
+        run(out, x, np.int64(i), factor)
+
+
+def _scale_signature(out, x, factor):
+    from numba.core import types
+
+    return types.none(out, x, types.int64, factor)
+
+
+_SCALE_AT = _jit.function_at(_scale_signature)
+_scale_row = _jit.serial(_scale_row)
+_rows_by_address = _jit.serial(_rows_by_address)
+
+
+def test_a_function_called_by_address_computes_and_raises_like_a_linked_one(rng):
+    x = rng.standard_normal((3, 5))
+    out = np.zeros_like(x)
+    factor = np.float64(2.5)
+    signature = _scale_signature(*(numba.typeof(v) for v in (out, x, factor)))
+    address = _jit.address(_scale_row, signature)
+    assert isinstance(address, int) and address > 0
+    _rows_by_address(address, out, x, 3, factor)
+    np.testing.assert_array_equal(out, 2.5 * x)  # one multiply per element: exact
+    # An exception in the callee reaches the Python caller (Numba's calling
+    # convention, not the C one a first-class function may use).
+    with pytest.raises(ValueError, match="row out of range"):
+        _rows_by_address(address, out, x, 4, factor)
+
+
+def test_direct_task_addresses_follow_the_operand_types(rng):
+    # A task compiled for read-only operands is not called on writable ones
+    # (nor on another dtype): each set of operand types has its address.
+    from fastconv._engines import direct
+
+    x = rng.standard_normal((1, 1, 8))
+    w = rng.standard_normal((1, 1, 3))
+    out = np.zeros((1, 1, 6))
+    cval = np.float64(0)
+    writable = direct.task_address(direct._task, x, w, out, cval)
+    x.flags.writeable = False
+    read_only = direct.task_address(direct._task, x, w, out, cval)
+    assert read_only != writable
+    assert direct.task_address(direct._task, x, w, out, cval) == read_only
+    single = direct.task_address(direct._task, x.astype(np.float32), w.astype(np.float32),
+                                 out.astype(np.float32), np.float32(0))
+    assert single not in (read_only, writable)

@@ -110,3 +110,69 @@ def launch(parallel_kernel):
         func = getattr(parallel_kernel, "py_func", parallel_kernel)
         twin = _twins[parallel_kernel] = serial(rebind(func, func.__qualname__ + "_serial"))
     return twin
+
+
+# --------------------------------------------------------------------------
+# Calling a compiled function by address
+# --------------------------------------------------------------------------
+# Numba links the code of every function a kernel calls into the kernel's
+# own and optimises and compiles it again there; a parallel loop is built in
+# four such levels (its body, two wrappers, the kernel).  A large callee
+# therefore goes through LLVM once per level.  Called by address instead, it
+# compiles once, and the caller stays small.  The callee must be compiled,
+# from Python, for exactly the argument types the caller passes (a
+# first-class function is never cast to); the call goes through Numba's own
+# calling convention, so an exception raised in the callee (an index error
+# under NUMBA_BOUNDSCHECK=1) still reaches the caller.
+
+
+def array_key(a) -> tuple:
+    """What ``numba.typeof(a)`` depends on for a NumPy array (dtype, ndim, layout, writable, aligned)."""
+    f = a.flags
+    return a.dtype, a.ndim, f.c_contiguous, f.f_contiguous, f.writeable, f.aligned
+
+
+def address(dispatcher, signature):
+    """The address of ``dispatcher`` compiled (or loaded from the cache) for ``signature``.
+
+    Under NUMBA_DISABLE_JIT=1 the dispatcher is a plain function, returned as it is.
+    """
+    if not hasattr(dispatcher, "overloads"):
+        return dispatcher
+    dispatcher.compile(signature.args)
+    compiled = dispatcher.overloads[signature.args]
+    return compiled.library.get_pointer_to_function(compiled.fndesc.llvm_func_name)
+
+
+def function_at(signature_of):
+    """An intrinsic ``at(address, operands)``: the function at ``address`` (see :func:`address`).
+
+    Its signature is ``signature_of(*types of the operands tuple)``, so
+    the types the caller passes decide which compiled function the address
+    must be.  Under NUMBA_DISABLE_JIT=1, ``at`` returns ``address``, the
+    plain function :func:`address` gave.
+    """
+    if numba.config.DISABLE_JIT:
+        return lambda address, operands: address
+
+    from numba.core import cgutils, types
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def at(typingctx, address, operands):
+        if not isinstance(address, types.Integer) or not isinstance(operands, types.BaseTuple):
+            return None
+        function = types.FunctionType(signature_of(*operands.types))
+
+        def codegen(context, builder, sig, args):
+            value = cgutils.create_struct_proxy(function)(context, builder)
+            null = context.get_constant_null(types.voidptr)
+            value.c_addr = null
+            value.py_addr = null
+            value.jit_addr = builder.inttoptr(args[0], context.get_value_type(types.voidptr))
+            return value._getvalue()
+
+        return function(address, operands), codegen
+
+    return at
+

@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import threading
 
+import numba
 import numpy as np
 from numba import prange
 
@@ -631,15 +632,20 @@ def _no_fused(oa, ob, pair, xb, rows, rows2, start, wb, init, init2, n):
     return False
 
 
-# The fused interior :func:`_task` calls.  Each kernel built by
-# :func:`for_window` is ``correlate`` and ``_task`` compiled again with this
-# name bound to a fused interior for its window.
+# The fused interior :func:`_task` calls.  Each task built by
+# :func:`for_window` is ``_task`` compiled again with this name bound to a
+# fused interior for its window.
 _FUSED = _no_fused
 
 
 @_jit.kernel
-def correlate(x, w, out, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border, cval, col_block, nchunks):
-    """Valid cross-correlation of ``x`` with ``w`` into ``out`` (see module docstring)."""
+def correlate(task, x, w, out, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border, cval, col_block,
+              nchunks):
+    """Valid cross-correlation of ``x`` with ``w`` into ``out`` (see module docstring).
+
+    ``task`` is the address of :func:`_task`, or of a window's variant of it
+    (:func:`for_window`), compiled for these operands (:func:`task_address`).
+    """
     B = out.shape[0]
     Ro = out.shape[1]
     Wo = out.shape[2]
@@ -682,14 +688,15 @@ def correlate(x, w, out, in_dims, out_dims, k_dims, stride, dilation, pad_lo, bo
         tap_w = np.empty(KR * KW, w.dtype)
         tap_w2 = np.empty(KR * KW, w.dtype)
         zero = np.zeros(1, w.dtype)[0]
-        for task in range(chunk * ntasks // nchunks, (chunk + 1) * ntasks // nchunks):
-            blk = task % nblk
-            rp = task // nblk
+        run = _task_at(task, (x, w, out, cval))
+        for t in range(chunk * ntasks // nchunks, (chunk + 1) * ntasks // nchunks):
+            blk = t % nblk
+            rp = t // nblk
             ro = 2 * (rp % npairs)
             c0 = blk * col_block
-            _task(x, w, out, rp // npairs, ro, ro + 1 < Ro, c0, min(c0 + col_block, Wo),
-                  in_dims, out_dims, k_dims, stride, dilation, pad_lo, border, cval, zero,
-                  j_lo, j_hi, rows, rows2, tap_row, tap_off, tap_w, tap_w2, bcols)
+            run(x, w, out, rp // npairs, ro, ro + 1 < Ro, c0, min(c0 + col_block, Wo),
+                in_dims, out_dims, k_dims, stride, dilation, pad_lo, border, cval, zero,
+                j_lo, j_hi, rows, rows2, tap_row, tap_off, tap_w, tap_w2, bcols)
 
 
 # Fused interiors for small windows.  A window of ``KR`` kernel rows (the
@@ -759,26 +766,64 @@ _WINDOW_LOCK = threading.Lock()
 
 
 def for_window(kr: int, kw: int):
-    """The parallel kernel for a window of ``kr`` x ``kw`` taps: a fused one if there is one, else :func:`correlate`.
+    """The task for a window of ``kr`` x ``kw`` taps: a fused one if there is one, else :func:`_task`.
 
     Built on first use (compiled once per machine, then loaded from the cache).
     """
     if (kr, kw) not in FUSED_WINDOWS:
-        return correlate
-    kernel = _WINDOW_KERNELS.get((kr, kw))
-    if kernel is not None:
-        return kernel
+        return _task
+    task = _WINDOW_KERNELS.get((kr, kw))
+    if task is not None:
+        return task
     with _WINDOW_LOCK:  # one build per window, also when threads call at once
-        kernel = _WINDOW_KERNELS.get((kr, kw))
-        if kernel is not None:
-            return kernel
+        task = _WINDOW_KERNELS.get((kr, kw))
+        if task is not None:
+            return task
         name = f"_fused_{kr}x{kw}"
         scope = {"__name__": __name__}
         exec(compile(_fused_source(name, kr, kw), __file__, "exec"), scope)  # noqa: S102
         glob = dict(globals(), _FUSED=_jit.serial(scope[name]))
-        glob["_task"] = _jit.serial(_jit.rebind(_task, f"_task_{kr}x{kw}", glob))
-        kernel = _WINDOW_KERNELS[(kr, kw)] = _jit.kernel(_jit.rebind(correlate, f"correlate_{kr}x{kw}", glob))
-    return kernel
+        task = _WINDOW_KERNELS[(kr, kw)] = _jit.serial(_jit.rebind(_task, f"_task_{kr}x{kw}", glob))
+    return task
+
+
+def _task_signature(x, w, out, cval):
+    """The Numba signature of a task called by :func:`correlate` on operands of these types.
+
+    Exactly the types :func:`correlate` passes (its scratch arrays and the
+    mapped border columns among them): a function called by address is
+    never cast to.
+    """
+    from numba.core import types
+
+    i64, idx = types.int64, types.int64[::1]
+    value = out.dtype
+    return types.none(x, w, out, i64, i64, types.boolean, i64, i64, idx, idx, idx, idx, idx, idx, idx, cval, value,
+                      i64, i64, idx, idx, idx, idx, value[::1], value[::1], types.int64[:, ::1])
+
+
+# The task at an address, as the function :func:`correlate` calls.
+_task_at = _jit.function_at(_task_signature)
+
+# Addresses of compiled tasks, by task and operand types.
+_TASK_ADDRESSES: dict = {}
+
+
+def task_address(task, x, w, out, cval):
+    """The address of ``task`` compiled for these operands of :func:`correlate` (see :func:`._jit.address`).
+
+    :func:`correlate` calls its task by address rather than having it linked
+    in: the tap passes then compile once, not once per level of the parallel
+    loop, and a window's fused kernel (:func:`for_window`) is a task of its
+    own beside the one :func:`correlate`.  A task is a pair of output rows,
+    so the call costs nothing measurable.
+    """
+    key = (task, type(cval), _jit.array_key(x), _jit.array_key(w), _jit.array_key(out))
+    found = _TASK_ADDRESSES.get(key)
+    if found is None:
+        signature = _task_signature(*(numba.typeof(v) for v in (x, w, out, cval)))
+        found = _TASK_ADDRESSES[key] = _jit.address(task, signature)
+    return found
 
 
 def warm_up() -> None:
@@ -786,5 +831,7 @@ def warm_up() -> None:
     one = np.ones((1, 1, 4))
     one.flags.writeable = False  # the executor hands engines read-only inputs
     i64 = lambda *v: np.array(v, dtype=np.int64)  # noqa: E731
-    correlate(one, one[:, :, :2], np.empty((1, 1, 3)), i64(1, 4), i64(1, 3), i64(1, 2),
-              i64(1, 1), i64(1, 1), i64(0, 0), i64(ZERO, ZERO), 0.0, 3, 1)
+    out = np.empty((1, 1, 3))
+    cval = np.float64(0.0)
+    correlate(task_address(_task, one, one[:, :, :2], out, cval), one, one[:, :, :2], out, i64(1, 4), i64(1, 3),
+              i64(1, 2), i64(1, 1), i64(1, 1), i64(0, 0), i64(ZERO, ZERO), cval, 3, 1)
