@@ -371,15 +371,15 @@ def run_conv(plan, x: np.ndarray, w: np.ndarray, bias=None) -> np.ndarray:
     if plan.method == "direct":
         import numba
 
-        from ._engines import _jit, depthwise
+        from ._engines import depthwise
 
         lead = 3 - nd
         x5 = _nn_layout(x, lead, dtype)
         w4 = _nn_layout(w, lead, dtype).reshape((Cout,) + (1,) * lead + plan.kernel_shape)
         out = np.empty((N, Cout) + (1,) * lead + plan.out_shape, dtype)
         geometry = _geometry(plan, x.shape[2:], pad_lo, lead)
-        _jit.launch(depthwise.depthwise)(x5, w4, out, geometry[3], geometry[4], geometry[5], geometry[6],
-                            Cout // plan.groups, 4 * numba.get_num_threads())
+        depthwise.run(x5, w4, out, geometry[3], geometry[4], geometry[5], geometry[6], Cout // plan.groups,
+                      4 * numba.get_num_threads())
         out = out.reshape((N, Cout) + plan.out_shape)
     else:
         from ._engines import channels, winograd

@@ -190,8 +190,8 @@ def _same3x3(ob, src, wo, zrow):
 
 
 @_jit.kernel
-def depthwise(x, w, out, stride, dilation, pad_lo, border, mult, nchunks):
-    """Every output plane of a depthwise layer (see the module docstring)."""
+def depthwise(task, x, w, out, stride, dilation, pad_lo, border, mult, nchunks):
+    """Every output plane of a depthwise layer (see the module docstring); ``task``: see :func:`run`."""
     N = out.shape[0]
     Cout = out.shape[1]
     Do = out.shape[2]
@@ -210,16 +210,46 @@ def depthwise(x, w, out, stride, dilation, pad_lo, border, mult, nchunks):
         and Ho == x.shape[3] and Wo == x.shape[4] and x.shape[2] == 1 and pad_lo[0] == 0
     )
     for chunk in prange(nchunks):
-        if same3:
-            zrow = np.zeros(Wo, out.dtype)
-            for task in range(chunk * ntasks // nchunks, (chunk + 1) * ntasks // nchunks):
-                n = task // Cout
-                o = task % Cout
-                _same3x3(out[n, o], x[n, o // mult], w[o], zrow)
-            continue
-        pad = np.empty((Dp, Hp, Wp), out.dtype)
-        for task in range(chunk * ntasks // nchunks, (chunk + 1) * ntasks // nchunks):
-            n = task // Cout
-            o = task % Cout
-            _fill(pad, x[n, o // mult], pad_lo, border)
-            _plane(out[n, o], pad, w[o], stride, dilation)
+        zrow = np.zeros(Wo if same3 else 0, out.dtype)
+        pad = np.empty((0, 0, 0) if same3 else (Dp, Hp, Wp), out.dtype)
+        run = _task_at(task, (x, w, out, stride, dilation, pad_lo, border))
+        for t in range(chunk * ntasks // nchunks, (chunk + 1) * ntasks // nchunks):
+            run(x, w, out, t // Cout, t % Cout, mult, same3, pad, zrow, stride, dilation, pad_lo, border)
+
+
+@_jit.serial
+def _task(x, w, out, n, o, mult, same3, pad, zrow, stride, dilation, pad_lo, border):
+    """Output plane ``(n, o)``: in place for the 'same' 3x3 layer, else from its padded copy in ``pad``."""
+    if same3:
+        _same3x3(out[n, o], x[n, o // mult], w[o], zrow)
+    else:
+        _fill(pad, x[n, o // mult], pad_lo, border)
+        _plane(out[n, o], pad, w[o], stride, dilation)
+
+
+def _task_signature(x, w, out, stride, dilation, pad_lo, border):
+    """The Numba signature of :func:`_task` as :func:`depthwise` calls it (see :func:`._jit.function_at`)."""
+    from numba.core import types
+
+    i64 = types.int64
+    return types.none(x, w, out, i64, i64, i64, types.boolean, out.dtype[:, :, ::1], out.dtype[::1],
+                      stride, dilation, pad_lo, border)
+
+
+# :func:`_task` at an address, as :func:`depthwise` calls it: by address, so
+# its code goes through LLVM once rather than once per level of the
+# parallel loop (see :mod:`._jit`).
+_task_at = _jit.function_at(_task_signature)
+_TASK_ADDRESSES: dict = {}
+
+
+def run(x, w, out, stride, dilation, pad_lo, border, mult, nchunks) -> None:
+    """:func:`depthwise` on these operands, with :func:`_task` compiled for them."""
+    import numba
+
+    operands = (x, w, out, stride, dilation, pad_lo, border)
+    key = tuple(_jit.array_key(a) for a in operands)
+    task = _TASK_ADDRESSES.get(key)
+    if task is None:
+        task = _TASK_ADDRESSES[key] = _jit.address(_task, _task_signature(*(numba.typeof(a) for a in operands)))
+    _jit.launch(depthwise)(task, x, w, out, stride, dilation, pad_lo, border, mult, nchunks)
