@@ -414,8 +414,10 @@ def _forward_few(x4, w4, out4, TH, TW, pads, threads) -> bool:
     _blas.run(range(parts), lambda k, worker: copy_rows(x_last, xt, k * N * H // parts, (k + 1) * N * H // parts),
               parts)
     parts = max(1, min(threads, T))
+    # (V whole, not sliced at each part's first tile: a slice from column 0
+    # is C-contiguous and the others are not, two compiled variants.)
     _blas.run(range(parts), lambda k, worker: transform_input_nhwc(
-        xt, V[:, k * T // parts * C:], k * T // parts, (k + 1) * T // parts, TH, TW, ph, pw, bh, bw, zero), parts)
+        xt, V, k * T // parts, (k + 1) * T // parts, TH, TW, ph, pw, bh, bw, zero), parts)
     for o0 in range(0, Cout, step):
         o1 = min(o0 + step, Cout)
         wparts = max(1, min(threads, o1 - o0))
@@ -483,7 +485,7 @@ def _mm(dst, a, b, c, d):
 
 @_jit.serial
 def transform_input_nhwc(xt, V, t_lo, t_hi, TH, TW, ph, pw, bh, bw, zero):
-    """``V[xi, (t - t_lo) C + c] = (B^T d_t B)[xi]`` for tiles ``t_lo .. t_hi`` of a channels-last input."""
+    """``V[xi, t C + c] = (B^T d_t B)[xi]`` for tiles ``t_lo .. t_hi`` of a channels-last input."""
     H = xt.shape[1]
     W = xt.shape[2]
     C = xt.shape[3]
@@ -516,7 +518,7 @@ def transform_input_nhwc(xt, V, t_lo, t_hi, TH, TW, ph, pw, bh, bw, zero):
         d31 = xt[n, i3, j1] if i3 >= 0 and j1 >= 0 else zero
         d32 = xt[n, i3, j2] if i3 >= 0 and j2 >= 0 else zero
         d33 = xt[n, i3, j3] if i3 >= 0 and j3 >= 0 else zero
-        k0 = (t - t_lo) * C
+        k0 = t * C
         k1 = k0 + C
         # V[4 i + j] = (B^T d B)[i, j].  Row i of B^T is x_p - x_q, x_p + x_q, x_p - x_q, x_p - x_q
         # for (p, q) = (0, 2), (1, 2), (2, 1), (1, 3); B applies the same to the columns.
