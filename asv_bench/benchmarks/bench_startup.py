@@ -8,8 +8,11 @@
   (the first run after an install); ``setup_cache`` measures it once per
   case, since it also fills the folder.  ``warm``: a fresh process on that
   filled folder, so kernels load from disk (every later run of a user's
-  script).  Cases: ``convolve`` 1-D float64, ``convolve2d`` float32 and
-  ``nn.conv2d`` float32 (skipped on commits without ``fastconv.nn``).
+  script).  One case per engine: ``convolve`` 1-D float64 and
+  ``convolve2d`` float32 7x7 (the direct engine, general and fused
+  window), ``fftconvolve`` 1-D float64 (FFT), and float32 ``nn.conv2d``
+  layers: 3x3 (Winograd), 5x5 (channel contraction) and 5x5 depthwise
+  (skipped on commits without ``fastconv.nn``).
 """
 
 from __future__ import annotations
@@ -45,6 +48,16 @@ elif case == "nn-conv2d-float32":
     args = (rng.standard_normal((1, 16, 28, 28)).astype("float32"),
             rng.standard_normal((16, 16, 3, 3)).astype("float32"))
     kwargs, func = {"padding": 1}, fastconv.nn.conv2d
+elif case == "fftconvolve-1d-float64":
+    args, kwargs, func = (rng.standard_normal(100_000), rng.standard_normal(1000)), {}, fastconv.fftconvolve
+elif case in ("nn-conv2d-5x5-float32", "nn-depthwise-float32"):
+    if not hasattr(fastconv, "nn"):
+        print("missing")
+        raise SystemExit(0)
+    depthwise = case == "nn-depthwise-float32"
+    args = (rng.standard_normal((1, 32, 28, 28)).astype("float32"),
+            rng.standard_normal((32, 1 if depthwise else 32, 5, 5)).astype("float32"))
+    kwargs, func = {"padding": 2, "groups": 32 if depthwise else 1}, fastconv.nn.conv2d
 else:
     raise SystemExit("unknown case " + case)
 start = time.perf_counter()
@@ -52,7 +65,8 @@ func(*args, **kwargs)
 print(time.perf_counter() - start)
 """
 
-CASES = ["convolve-1d-float64", "convolve2d-float32", "nn-conv2d-float32"]
+CASES = ["convolve-1d-float64", "convolve2d-float32", "nn-conv2d-float32", "fftconvolve-1d-float64",
+         "nn-conv2d-5x5-float32", "nn-depthwise-float32"]
 
 
 def _child_seconds(code: str, *args: str, cache_dir: str | None = None) -> float | None:
