@@ -144,6 +144,23 @@ def address(dispatcher, signature):
     return compiled.library.get_pointer_to_function(compiled.fndesc.llvm_func_name)
 
 
+_addresses: dict = {}
+
+
+def address_for(dispatcher, signature_of, operands):
+    """:func:`address` of ``dispatcher`` for ``signature_of(*types of operands)``, remembered.
+
+    Remembered by what the operands' Numba types depend on (:func:`array_key`
+    for arrays, the type of a scalar), which costs a microsecond where
+    ``numba.typeof`` costs several per array.
+    """
+    key = (dispatcher,) + tuple(array_key(a) if isinstance(a, np.ndarray) else type(a) for a in operands)
+    found = _addresses.get(key)
+    if found is None:
+        found = _addresses[key] = address(dispatcher, signature_of(*(numba.typeof(a) for a in operands)))
+    return found
+
+
 def function_at(signature_of):
     """An intrinsic ``at(address, operands)``: the function at ``address`` (see :func:`address`).
 

@@ -240,16 +240,9 @@ def _task_signature(x, w, out, stride, dilation, pad_lo, border):
 # its code goes through LLVM once rather than once per level of the
 # parallel loop (see :mod:`._jit`).
 _task_at = _jit.function_at(_task_signature)
-_TASK_ADDRESSES: dict = {}
 
 
 def run(x, w, out, stride, dilation, pad_lo, border, mult, nchunks) -> None:
     """:func:`depthwise` on these operands, with :func:`_task` compiled for them."""
-    import numba
-
-    operands = (x, w, out, stride, dilation, pad_lo, border)
-    key = tuple(_jit.array_key(a) for a in operands)
-    task = _TASK_ADDRESSES.get(key)
-    if task is None:
-        task = _TASK_ADDRESSES[key] = _jit.address(_task, _task_signature(*(numba.typeof(a) for a in operands)))
+    task = _jit.address_for(_task, _task_signature, (x, w, out, stride, dilation, pad_lo, border))
     _jit.launch(depthwise)(task, x, w, out, stride, dilation, pad_lo, border, mult, nchunks)

@@ -56,7 +56,6 @@ from __future__ import annotations
 
 import threading
 
-import numba
 import numpy as np
 from numba import prange
 
@@ -761,7 +760,7 @@ def _fused_source(name: str, kr: int, kw: int) -> str:
     return "\n".join(out) + "\n"
 
 
-_WINDOW_KERNELS: dict = {}
+_WINDOW_TASKS: dict = {}
 _WINDOW_LOCK = threading.Lock()
 
 
@@ -772,18 +771,18 @@ def for_window(kr: int, kw: int):
     """
     if (kr, kw) not in FUSED_WINDOWS:
         return _task
-    task = _WINDOW_KERNELS.get((kr, kw))
+    task = _WINDOW_TASKS.get((kr, kw))
     if task is not None:
         return task
     with _WINDOW_LOCK:  # one build per window, also when threads call at once
-        task = _WINDOW_KERNELS.get((kr, kw))
+        task = _WINDOW_TASKS.get((kr, kw))
         if task is not None:
             return task
         name = f"_fused_{kr}x{kw}"
         scope = {"__name__": __name__}
         exec(compile(_fused_source(name, kr, kw), __file__, "exec"), scope)  # noqa: S102
         glob = dict(globals(), _FUSED=_jit.serial(scope[name]))
-        task = _WINDOW_KERNELS[(kr, kw)] = _jit.serial(_jit.rebind(_task, f"_task_{kr}x{kw}", glob))
+        task = _WINDOW_TASKS[(kr, kw)] = _jit.serial(_jit.rebind(_task, f"_task_{kr}x{kw}", glob))
     return task
 
 
@@ -805,9 +804,6 @@ def _task_signature(x, w, out, cval):
 # The task at an address, as the function :func:`correlate` calls.
 _task_at = _jit.function_at(_task_signature)
 
-# Addresses of compiled tasks, by task and operand types.
-_TASK_ADDRESSES: dict = {}
-
 
 def task_address(task, x, w, out, cval):
     """The address of ``task`` compiled for these operands of :func:`correlate` (see :func:`._jit.address`).
@@ -818,12 +814,7 @@ def task_address(task, x, w, out, cval):
     own beside the one :func:`correlate`.  A task is a pair of output rows,
     so the call costs nothing measurable.
     """
-    key = (task, type(cval), _jit.array_key(x), _jit.array_key(w), _jit.array_key(out))
-    found = _TASK_ADDRESSES.get(key)
-    if found is None:
-        signature = _task_signature(*(numba.typeof(v) for v in (x, w, out, cval)))
-        found = _TASK_ADDRESSES[key] = _jit.address(task, signature)
-    return found
+    return _jit.address_for(task, _task_signature, (x, w, out, cval))
 
 
 def warm_up() -> None:
