@@ -513,7 +513,8 @@ def test_kernels_are_compiled():
     from fastconv._engines import channels, depthwise
 
     for f in (channels._map_index, channels.im2col_tasks, channels.col2im_planes, depthwise._fill,
-              depthwise._plane, depthwise._task, depthwise.depthwise):
+              depthwise._plane, depthwise._plane_in_place, depthwise._plane_padded,
+              depthwise.depthwise):
         assert isinstance(f, CPUDispatcher), f
 
 

@@ -190,8 +190,8 @@ def _same3x3(ob, src, wo, zrow):
 
 
 @_jit.kernel
-def depthwise(task, x, w, out, stride, dilation, pad_lo, border, mult, nchunks):
-    """Every output plane of a depthwise layer (see the module docstring); ``task``: see :func:`run`."""
+def depthwise(task, same3, x, w, out, stride, dilation, pad_lo, border, mult, nchunks):
+    """Every output plane of a depthwise layer (see the module docstring); ``task``, ``same3``: see :func:`run`."""
     N = out.shape[0]
     Cout = out.shape[1]
     Do = out.shape[2]
@@ -202,47 +202,55 @@ def depthwise(task, x, w, out, stride, dilation, pad_lo, border, mult, nchunks):
     Wp = (Wo - 1) * stride[2] + (w.shape[3] - 1) * dilation[2] + 1
     ntasks = N * Cout
     nchunks = max(1, min(nchunks, ntasks))
-    # The common 'same' 3x3 layer with zero padding reads the planes in place.
-    same3 = (
-        Do == 1 and w.shape[1] == 1 and w.shape[2] == 3 and w.shape[3] == 3
-        and stride[1] == 1 and stride[2] == 1 and dilation[1] == 1 and dilation[2] == 1
-        and pad_lo[1] == 1 and pad_lo[2] == 1 and border[1] == ZERO and border[2] == ZERO
-        and Ho == x.shape[3] and Wo == x.shape[4] and x.shape[2] == 1 and pad_lo[0] == 0
-    )
     for chunk in prange(nchunks):
         zrow = np.zeros(Wo if same3 else 0, out.dtype)
         pad = np.empty((0, 0, 0) if same3 else (Dp, Hp, Wp), out.dtype)
         run = _task_at(task, (x, w, out, stride, dilation, pad_lo, border))
         for t in range(chunk * ntasks // nchunks, (chunk + 1) * ntasks // nchunks):
-            run(x, w, out, t // Cout, t % Cout, mult, same3, pad, zrow, stride, dilation, pad_lo, border)
+            run(x, w, out, t // Cout, t % Cout, mult, pad, zrow, stride, dilation, pad_lo, border)
 
 
 @_jit.serial
-def _task(x, w, out, n, o, mult, same3, pad, zrow, stride, dilation, pad_lo, border):
-    """Output plane ``(n, o)``: in place for the 'same' 3x3 layer, else from its padded copy in ``pad``."""
-    if same3:
-        _same3x3(out[n, o], x[n, o // mult], w[o], zrow)
-    else:
-        _fill(pad, x[n, o // mult], pad_lo, border)
-        _plane(out[n, o], pad, w[o], stride, dilation)
+def _plane_in_place(x, w, out, n, o, mult, pad, zrow, stride, dilation, pad_lo, border):
+    """Output plane ``(n, o)`` of the 'same' 3x3 layer, read in place (``zrow``: a row of zeros)."""
+    _same3x3(out[n, o], x[n, o // mult], w[o], zrow)
+
+
+@_jit.serial
+def _plane_padded(x, w, out, n, o, mult, pad, zrow, stride, dilation, pad_lo, border):
+    """Output plane ``(n, o)`` from its padded copy in ``pad``."""
+    _fill(pad, x[n, o // mult], pad_lo, border)
+    _plane(out[n, o], pad, w[o], stride, dilation)
 
 
 def _task_signature(x, w, out, stride, dilation, pad_lo, border):
-    """The Numba signature of :func:`_task` as :func:`depthwise` calls it (see :func:`._jit.function_at`)."""
+    """The Numba signature of a task as :func:`depthwise` calls it (see :func:`._jit.function_at`)."""
     from numba.core import types
 
     i64 = types.int64
-    return types.none(x, w, out, i64, i64, i64, types.boolean, out.dtype[:, :, ::1], out.dtype[::1],
-                      stride, dilation, pad_lo, border)
+    return types.none(x, w, out, i64, i64, i64, out.dtype[:, :, ::1], out.dtype[::1], stride, dilation, pad_lo,
+                      border)
 
 
-# :func:`_task` at an address, as :func:`depthwise` calls it: by address, so
-# its code goes through LLVM once rather than once per level of the
-# parallel loop (see :mod:`._jit`).
+# A task at an address, as :func:`depthwise` calls it: by address, so its
+# code goes through LLVM once rather than once per level of the parallel
+# loop (see :mod:`._jit`), and only the task a layer needs is compiled.
 _task_at = _jit.function_at(_task_signature)
 
 
+def _reads_in_place(x, w, out, stride, dilation, pad_lo, border) -> bool:
+    """The common 'same' 3x3 layer with zero padding and stride 1: its planes are read in place."""
+    return bool(
+        out.shape[2] == 1 and w.shape[1:] == (1, 3, 3)
+        and stride[1] == stride[2] == dilation[1] == dilation[2] == 1
+        and pad_lo[1] == pad_lo[2] == 1 and border[1] == border[2] == ZERO
+        and out.shape[3:] == x.shape[3:] and x.shape[2] == 1 and pad_lo[0] == 0
+    )
+
+
 def run(x, w, out, stride, dilation, pad_lo, border, mult, nchunks) -> None:
-    """:func:`depthwise` on these operands, with :func:`_task` compiled for them."""
-    task = _jit.address_for(_task, _task_signature, (x, w, out, stride, dilation, pad_lo, border))
-    _jit.launch(depthwise)(task, x, w, out, stride, dilation, pad_lo, border, mult, nchunks)
+    """:func:`depthwise` on these operands, with the task it needs compiled for them."""
+    same3 = _reads_in_place(x, w, out, stride, dilation, pad_lo, border)
+    task = _jit.address_for(_plane_in_place if same3 else _plane_padded, _task_signature,
+                            (x, w, out, stride, dilation, pad_lo, border))
+    _jit.launch(depthwise)(task, same3, x, w, out, stride, dilation, pad_lo, border, mult, nchunks)
