@@ -182,9 +182,9 @@ def _direct_launch(plan: Plan, x_shape: tuple, w_shape: tuple, threads: int) -> 
     nbatch = math.prod(batch_shape)
     out_rows = math.prod(plan.out_shape[:-1])
     out_cols = plan.out_shape[-1]
-    task = direct._task
+    task = direct._task if out_rows > 1 else direct._task_rows
     if plan.stride[-1] == 1 and plan.dilation[-1] == 1 and out_rows * out_cols >= _FUSED_MIN_OUTPUTS:
-        task = direct.for_window(math.prod(plan.kernel_shape[:-1]), plan.kernel_shape[-1])
+        task = direct.for_window(math.prod(plan.kernel_shape[:-1]), plan.kernel_shape[-1]) or task
     i64 = lambda t: np.asarray(t, dtype=np.int64)  # noqa: E731
     geometry = tuple(i64(t) for t in (plan.in_shape, plan.out_shape, plan.kernel_shape, plan.stride,
                                       plan.dilation, plan.pad_lo, plan.border_codes))

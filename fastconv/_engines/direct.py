@@ -567,7 +567,7 @@ def _task(x, w, out, b, ro, pair, c0, c1, in_dims, out_dims, k_dims, stride, dil
         KH = k_dims[last - 1] if last >= 1 else 1
         # (``s`` is 1 on this path; it is passed as a variable, not a literal
         # 1, so the helpers compile once.)
-        if pair and s == 1 and KH >= 2 and KW >= _PAIR_MIN_WIDTH and _rows_shifted(rows, rows2, KH):
+        if _PAIRS and pair and s == 1 and KH >= 2 and KW >= _PAIR_MIN_WIDTH and _rows_shifted(rows, rows2, KH):
             oa = out[b, ro, ja:jb]
             ob = out[b, ro + 1, ja:jb]
             for j in range(n):
@@ -635,6 +635,10 @@ def _no_fused(oa, ob, pair, xb, rows, rows2, start, wb, init, init2, n):
 # :func:`for_window` is ``_task`` compiled again with this name bound to a
 # fused interior for its window.
 _FUSED = _no_fused
+
+# Whether :func:`_task` may take a pair of output rows through the shared
+# tap passes; :data:`_task_rows` is ``_task`` compiled without them.
+_PAIRS = True
 
 
 @_jit.kernel
@@ -765,12 +769,12 @@ _WINDOW_LOCK = threading.Lock()
 
 
 def for_window(kr: int, kw: int):
-    """The task for a window of ``kr`` x ``kw`` taps: a fused one if there is one, else :func:`_task`.
+    """The fused task for a window of ``kr`` x ``kw`` taps, or None if the window has none.
 
     Built on first use (compiled once per machine, then loaded from the cache).
     """
     if (kr, kw) not in FUSED_WINDOWS:
-        return _task
+        return None
     task = _WINDOW_TASKS.get((kr, kw))
     if task is not None:
         return task
@@ -784,6 +788,12 @@ def for_window(kr: int, kw: int):
         glob = dict(globals(), _FUSED=_jit.serial(scope[name]))
         task = _WINDOW_TASKS[(kr, kw)] = _jit.serial(_jit.rebind(_task, f"_task_{kr}x{kw}", glob))
     return task
+
+
+# The task for outputs of one row per batch item (1-D signals, and the
+# trailing-batch layout of many short ones): rows never pair there, so it
+# leaves out the pair passes, about a tenth of the direct engine's cold compile.
+_task_rows = _jit.serial(_jit.rebind(_task, "_task_rows", dict(globals(), _PAIRS=False)))
 
 
 def _task_signature(x, w, out, cval):
