@@ -147,6 +147,10 @@ def address(dispatcher, signature):
 _addresses: dict = {}
 
 
+def _operand_key(a):
+    return array_key(a) if isinstance(a, np.ndarray) else type(a)
+
+
 def address_for(dispatcher, signature_of, operands):
     """:func:`address` of ``dispatcher`` for ``signature_of(*types of operands)``, remembered.
 
@@ -154,7 +158,7 @@ def address_for(dispatcher, signature_of, operands):
     for arrays, the type of a scalar), which costs a microsecond where
     ``numba.typeof`` costs several per array.
     """
-    key = (dispatcher,) + tuple(array_key(a) if isinstance(a, np.ndarray) else type(a) for a in operands)
+    key = (dispatcher, *map(_operand_key, operands))
     found = _addresses.get(key)
     if found is None:
         found = _addresses[key] = address(dispatcher, signature_of(*(numba.typeof(a) for a in operands)))
