@@ -189,7 +189,7 @@ def test_fused_windows_match_the_tap_passes_bitwise(rng, monkeypatch, kshape, dt
     fused, out_shape = run_plan(x, w, **kwargs)
     assert np.prod(out_shape) >= _execute._FUSED_MIN_OUTPUTS  # the fused kernel ran
     assert window in direct._WINDOW_TASKS
-    # The launch derived from the shapes (the kernel among them) is
+    # The launch derived from the shapes (the task among them) is
     # remembered: forget it, so that the general kernel runs.
     monkeypatch.setattr(_execute, "_FUSED_MIN_OUTPUTS", np.inf)
     monkeypatch.setattr(direct, "for_window", None)  # not asked for a fused kernel

@@ -646,8 +646,9 @@ def correlate(task, x, w, out, in_dims, out_dims, k_dims, stride, dilation, pad_
               nchunks):
     """Valid cross-correlation of ``x`` with ``w`` into ``out`` (see module docstring).
 
-    ``task`` is the address of :func:`_task`, or of a window's variant of it
-    (:func:`for_window`), compiled for these operands (:func:`task_address`).
+    ``task`` is the address of :func:`_task`, of its one-row variant
+    :data:`_task_rows`, or of a window's fused variant (:func:`for_window`),
+    compiled for these operands (:func:`task_address`).
     """
     B = out.shape[0]
     Ro = out.shape[1]
@@ -828,11 +829,14 @@ def task_address(task, x, w, out, cval):
 
 
 def warm_up() -> None:
-    """Run the kernel once on a tiny float64 problem (compiles or loads it from the cache)."""
+    """Run the kernel once on a tiny float64 problem (compiles or loads it from the cache).
+
+    With the one-row task a 1-D float64 call uses, the smaller of the two.
+    """
     one = np.ones((1, 1, 4))
     one.flags.writeable = False  # the executor hands engines read-only inputs
     i64 = lambda *v: np.array(v, dtype=np.int64)  # noqa: E731
     out = np.empty((1, 1, 3))
     cval = np.float64(0.0)
-    correlate(task_address(_task, one, one[:, :, :2], out, cval), one, one[:, :, :2], out, i64(1, 4), i64(1, 3),
+    correlate(task_address(_task_rows, one, one[:, :, :2], out, cval), one, one[:, :, :2], out, i64(1, 4), i64(1, 3),
               i64(1, 2), i64(1, 1), i64(1, 1), i64(0, 0), i64(ZERO, ZERO), cval, 3, 1)
