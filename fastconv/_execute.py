@@ -43,6 +43,10 @@ _SHORT_ROW = 64
 # general kernel is as fast and no kernel is compiled for the window.
 _FUSED_MIN_OUTPUTS = 4096
 
+# Largest table of mapped border-column taps (entries, int64) that a
+# remembered launch keeps (:func:`fastconv._engines.direct.columns`).
+_COLUMN_TABLE_KEPT = 4096
+
 
 def _engine_layout(a: np.ndarray, order, batch_shape, dtype) -> np.ndarray:
     """``a`` transposed to ``order``, batch axes flattened to one, C-contiguous, ``dtype``."""
@@ -133,7 +137,7 @@ def run(plan: Plan, x: np.ndarray, w: np.ndarray, out: np.ndarray | None = None)
     if plan.method != "direct":
         raise ValueError(f"plan.method must be one of 'direct', 'fft', 'oa'; got {plan.method!r}")
     from ._config import threads as thread_count
-    from ._engines import _jit, direct
+    from ._engines import direct
 
     threads = thread_count()
     launch = _direct_launch(plan, x.shape, w.shape, threads)
@@ -145,8 +149,8 @@ def run(plan: Plan, x: np.ndarray, w: np.ndarray, out: np.ndarray | None = None)
     out3 = _writable_view(out, order, launch.shape3, dtype, plan.result_dtype)
     target = out3 if out3 is not None else _output_buffer(launch.shape3, dtype, x3)
     cval = dtype.type(plan.cval)
-    task = direct.task_address(launch.task, x3, w3, target, cval)
-    _jit.launch(direct.correlate)(task, x3, w3, target, *launch.geometry, cval, launch.col_block, 4 * threads)
+    direct.correlate(x3, w3, target, *launch.geometry, cval, launch.col_block, 4 * threads, launch.window,
+                     launch.columns)
     if out3 is not None:
         return out
     result = target.reshape(launch.result_shape).transpose(launch.inverse)
@@ -161,7 +165,8 @@ class _Launch:
     shape3: tuple  # the engine's output layout (batch, rows, columns)
     result_shape: tuple  # batch axes then the output's convolved extents
     inverse: tuple  # the transpose back to the caller's axis order
-    task: object  # the direct engine's task for the window (see ``direct.for_window``)
+    window: object  # the window's fused interior, or None (see ``direct.for_window``)
+    columns: tuple | None  # ``direct.columns`` of the geometry; None where its table is large
     geometry: tuple  # the kernel's int64 shape and step arguments, never written to
     col_block: int
 
@@ -182,9 +187,13 @@ def _direct_launch(plan: Plan, x_shape: tuple, w_shape: tuple, threads: int) -> 
     nbatch = math.prod(batch_shape)
     out_rows = math.prod(plan.out_shape[:-1])
     out_cols = plan.out_shape[-1]
-    task = direct._task if out_rows > 1 else direct._task_rows
+    window = None
     if plan.stride[-1] == 1 and plan.dilation[-1] == 1 and out_rows * out_cols >= _FUSED_MIN_OUTPUTS:
-        task = direct.for_window(math.prod(plan.kernel_shape[:-1]), plan.kernel_shape[-1]) or task
+        window = direct.for_window(math.prod(plan.kernel_shape[:-1]), plan.kernel_shape[-1])
+    columns = direct.columns(plan.in_shape[-1], plan.kernel_shape[-1], plan.out_shape[-1], plan.stride[-1],
+                             plan.dilation[-1], plan.pad_lo[-1], plan.border_codes[-1])
+    if columns[2].size > _COLUMN_TABLE_KEPT:
+        columns = None  # not kept among the remembered launches: each call maps it again
     i64 = lambda t: np.asarray(t, dtype=np.int64)  # noqa: E731
     geometry = tuple(i64(t) for t in (plan.in_shape, plan.out_shape, plan.kernel_shape, plan.stride,
                                       plan.dilation, plan.pad_lo, plan.border_codes))
@@ -193,7 +202,8 @@ def _direct_launch(plan: Plan, x_shape: tuple, w_shape: tuple, threads: int) -> 
         shape3=(nbatch, out_rows, out_cols),
         result_shape=batch_shape + tuple(plan.out_shape),
         inverse=tuple(int(i) for i in np.argsort(order)),
-        task=task,
+        window=window,
+        columns=columns,
         geometry=geometry,
         col_block=column_block(out_cols, nbatch * out_rows, threads),
     )

@@ -100,6 +100,23 @@ def test_border_columns_mapped_on_the_fly_when_the_table_would_be_large(rng, bor
     assert_matches(got, expected, x, w, border, 0.5, **geometry)
 
 
+@pytest.mark.parametrize("name", ["edge", "symmetric", "reflect", "wrap"])
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+def test_border_index_tables_follow_numpy_pad(name, n):
+    # The table of border columns is built with NumPy (borders.map_indices);
+    # np.pad with the same mode is the oracle, and the scalar rule the
+    # kernels inline (borders.map_index) must agree with both.
+    from fastconv._engines import borders
+
+    reach = 4 * n + 3
+    i = np.arange(-reach, n + reach, dtype=np.int64)
+    expected = np.pad(np.arange(n), reach, mode=name)
+    got = borders.map_indices(i, n, borders.BY_NAME[name])
+    np.testing.assert_array_equal(got, expected)
+    assert [borders.map_index(int(v), n, borders.BY_NAME[name]) for v in i] == expected.tolist()
+    assert got.dtype == np.int64
+
+
 @pytest.mark.parametrize("borders", [("wrap", "reflect"), ("edge", "zero"), ("constant", "symmetric"),
                                      ("zero", "constant")])
 def test_one_border_rule_per_axis(rng, borders):
@@ -188,7 +205,7 @@ def test_fused_windows_match_the_tap_passes_bitwise(rng, monkeypatch, kshape, dt
     kwargs = dict(pad_lo=pad, stride=stride, dilation=dilation, border=border, cval=-2)
     fused, out_shape = run_plan(x, w, **kwargs)
     assert np.prod(out_shape) >= _execute._FUSED_MIN_OUTPUTS  # the fused kernel ran
-    assert window in direct._WINDOW_TASKS
+    assert window in direct._WINDOWS
     # The launch derived from the shapes (the task among them) is
     # remembered: forget it, so that the general kernel runs.
     monkeypatch.setattr(_execute, "_FUSED_MIN_OUTPUTS", np.inf)
@@ -413,18 +430,22 @@ def test_a_function_called_by_address_computes_and_raises_like_a_linked_one(rng)
 
 def test_direct_task_addresses_follow_the_operand_types(rng):
     # A task compiled for read-only operands is not called on writable ones
-    # (nor on another dtype): each set of operand types has its address.
+    # (nor on another dtype): each set of operand types has its addresses.
     from fastconv._engines import direct
 
     x = rng.standard_normal((1, 1, 8))
     w = rng.standard_normal((1, 1, 3))
     out = np.zeros((1, 1, 6))
     cval = np.float64(0)
-    writable = direct.task_address(direct._task, x, w, out, cval)
+    writable = direct._calls(x, w, out, cval, False, False, None)
     x.flags.writeable = False
-    read_only = direct.task_address(direct._task, x, w, out, cval)
-    assert read_only != writable
-    assert direct.task_address(direct._task, x, w, out, cval) == read_only
-    single = direct.task_address(direct._task, x.astype(np.float32), w.astype(np.float32),
-                                 out.astype(np.float32), np.float32(0))
-    assert single not in (read_only, writable)
+    read_only = direct._calls(x, w, out, cval, False, False, None)
+    assert read_only[0] != writable[0] and read_only[1][0] != writable[1][0]
+    assert direct._calls(x, w, out, cval, False, False, None) == read_only
+    single = direct._calls(x.astype(np.float32), w.astype(np.float32), out.astype(np.float32), np.float32(0),
+                           False, False, None)
+    assert single[0] not in (read_only[0], writable[0])
+    # Helpers a call cannot reach are not compiled: their address is 0.
+    assert read_only[1][1:] == (0, 0, 0)
+    both = direct._calls(x, w, out, cval, True, True, None)[1]
+    assert both[0] == read_only[1][0] and 0 not in both[1:3] and both[3] == 0

@@ -147,7 +147,8 @@ def address(dispatcher, signature):
 _addresses: dict = {}
 
 
-def _operand_key(a):
+def operand_key(a):
+    """What an operand's Numba type depends on: :func:`array_key` for an array, the type of a scalar."""
     return array_key(a) if isinstance(a, np.ndarray) else type(a)
 
 
@@ -158,7 +159,7 @@ def address_for(dispatcher, signature_of, operands):
     for arrays, the type of a scalar), which costs a microsecond where
     ``numba.typeof`` costs several per array.
     """
-    key = (dispatcher, *map(_operand_key, operands))
+    key = (dispatcher, *map(operand_key, operands))
     found = _addresses.get(key)
     if found is None:
         found = _addresses[key] = address(dispatcher, signature_of(*(numba.typeof(a) for a in operands)))

@@ -47,3 +47,25 @@ def map_index(i, n, border):
         i = i % period
         return period - i if i >= n else i
     return -1
+
+
+def map_indices(i, n, border):
+    """:func:`map_index` of every index in the int64 array ``i`` (NumPy, for tables built in Python)."""
+    import numpy as np
+
+    inside = (i >= 0) & (i < n)
+    if border == EDGE:
+        mapped = np.clip(i, 0, n - 1)
+    elif border == WRAP:
+        mapped = i % n
+    elif border == SYMMETRIC:
+        mapped = i % (2 * n)
+        mapped = np.where(mapped >= n, 2 * n - 1 - mapped, mapped)
+    elif border == REFLECT and n > 1:
+        mapped = i % (2 * n - 2)
+        mapped = np.where(mapped >= n, 2 * n - 2 - mapped, mapped)
+    elif border == REFLECT:
+        mapped = np.zeros_like(i)
+    else:
+        mapped = np.full_like(i, -1)
+    return np.where(inside, i, mapped)

@@ -21,7 +21,7 @@ padded copy of the input is ever made.  Instead each output row is split into
   index goes through the border rule.  They cost O(K) scalar work per row.
 
 The windows in :data:`FUSED_WINDOWS` (3 x 3, 5 x 5, 7 x 7, 3 x 3 x 3) also
-get a kernel of their own, :func:`for_window`, whose interior carries all the
+get a fused interior of their own, :func:`for_window`, which carries all the
 taps of the window in one pass over the row (two output rows at a time for
 the 2-D windows).
 
@@ -50,6 +50,13 @@ sit beside one extended by mirroring: the extended input is
 Determinism: the parallel loop runs over (batch, output row, column block)
 tasks; each output element is summed by exactly one task in a fixed tap order,
 so results are bitwise identical at any thread count.
+
+Compiling: the parallel kernel (:func:`_launch`) calls the task function
+(:func:`_task`), and the task its large helpers (the tap passes, the paired
+passes, the border runs and a window's fused interior), by address (see
+:mod:`._jit`).  Each of them is compiled once, on its own, and only where a
+call can reach it; linked into its callers instead, each would go through
+LLVM again inside each of them.
 """
 
 from __future__ import annotations
@@ -440,21 +447,6 @@ def _border_run(orow, ja, jb, xb, wb, rows, KR, KW, W, d, p, init):
 
 
 @_jit.serial
-def _border_columns(Wo, KW, W, s, d, p, border, j_lo, j_hi):
-    """The taps' columns (:func:`_map_column_taps`) of every border column.
-
-    Row ``b`` is output column ``b`` for ``b < j_lo``, and ``j_hi + b - j_lo``
-    after that.  The same for every output row, so mapped once per call
-    instead of once per tap and row.
-    """
-    nb = j_lo + Wo - j_hi
-    cols = np.empty((nb, KW), np.int64)
-    for b in range(nb):
-        _map_column_taps(cols[b], b if b < j_lo else j_hi + b - j_lo, KW, W, s, d, p, border)
-    return cols
-
-
-@_jit.serial
 def _map_rows(ro, rows, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border):
     """Input row of every kernel row for output row ``ro``.
 
@@ -531,43 +523,74 @@ def _rows_shifted(rows, rows2, KH):
 
 
 @_jit.serial
-def _task(x, w, out, b, ro, pair, c0, c1, in_dims, out_dims, k_dims, stride, dilation, pad_lo,
-          border, cval, zero, j_lo, j_hi, rows, rows2, tap_row, tap_off, tap_w, tap_w2, bcols):
-    """Output columns ``c0 .. c1`` of output row ``ro`` (and ``ro + 1`` if ``pair``) of batch ``b``.
+def _task(x, w, out, t0, t1, npairs, nblk, col_block, in_dims, out_dims, k_dims, stride, dilation, pad_lo,
+          border, cval, j_lo, j_hi, bcols, calls):
+    """Tasks ``t0 .. t1`` of :func:`correlate`, one after the other.
 
-    ``_FUSED`` computes the interior of the row (pair) in one pass when it can
-    (see :func:`for_window`); it returns False where it cannot, and the
-    interior then goes tap pass by tap pass.
+    Task ``t`` is output columns ``c0 .. c1`` (block ``t % nblk`` of
+    ``col_block`` columns) of the output row pair ``t // nblk`` (rows ``ro``
+    and ``ro + 1`` of one batch item; one row at the end of an odd count).
+
+    ``calls`` holds the addresses of the helpers this task calls (see
+    :func:`_calls`): :func:`_interior`, then :func:`_pair_interior`,
+    :func:`_border_run` and a window's fused interior (:func:`for_window`),
+    each 0 where the call has none: the task then takes the path that
+    does without (rows one at a time, borders column by column, the tap
+    passes).  A fused interior returns False where it cannot compute a row
+    (pair), which then goes tap pass by tap pass too.
     """
     KR = w.shape[1]
     KW = w.shape[2]
     W = x.shape[2]
+    Ro = out.shape[1]
+    Wo = out.shape[2]
     last = in_dims.shape[0] - 1
     s = stride[last]
     d = dilation[last]
     p = pad_lo[last]
     bcol = border[last]
-    xb = x[b if x.shape[0] > 1 else 0]
-    wb = w[b if w.shape[0] > 1 else 0]
+    KH = k_dims[last - 1] if last >= 1 else 1
+    operands = (x, w, out, cval)
+    interior = _interior_at(calls[0], operands)
+    pairs = calls[1] != 0 and s == 1 and KH >= 2 and KW >= _PAIR_MIN_WIDTH
+    pair_interior = _pair_interior_at(calls[1], operands)
+    runs = calls[2] != 0 and s == 1 and bcol == ZERO
+    border_run = _border_run_at(calls[2], operands)
+    fuses = calls[3] != 0 and s == 1 and d == 1
+    fused = _fused_at(calls[3], operands)
+    # Scratch, once per chunk of tasks.
+    rows = np.empty(KR, np.int64)
+    rows2 = np.empty(KR, np.int64)
+    tap_row = np.empty(KR * KW, np.int64)
+    tap_off = np.empty(KR * KW, np.int64)
+    tap_w = np.empty(KR * KW, w.dtype)
+    tap_w2 = np.empty(KR * KW, w.dtype)
+    zero = np.zeros(1, w.dtype)[0]
+    mapped = bcols.shape[0] > 0
+    for t in range(t0, t1):
+        rp = t // nblk
+        b = rp // npairs
+        ro = 2 * (rp % npairs)
+        pair = ro + 1 < Ro
+        c0 = (t % nblk) * col_block
+        c1 = min(c0 + col_block, Wo)
+        xb = x[b if x.shape[0] > 1 else 0]
+        wb = w[b if w.shape[0] > 1 else 0]
 
-    _map_rows(ro, rows, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border)
-    init = _start_value(rows, wb, cval, zero)
-    init2 = init
-    if pair:
-        _map_rows(ro + 1, rows2, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border)
-        init2 = _start_value(rows2, wb, cval, zero)
+        _map_rows(ro, rows, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border)
+        init = _start_value(rows, wb, cval, zero)
+        init2 = init
+        if pair:
+            _map_rows(ro + 1, rows2, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border)
+            init2 = _start_value(rows2, wb, cval, zero)
 
-    ja = max(c0, j_lo)
-    jb = min(c1, j_hi)
-    if ja < jb and s == 1 and d == 1 and _FUSED(out[b, ro, ja:jb], out[b, ro + 1 if pair else ro, ja:jb],
-                                               pair, xb, rows, rows2, ja - p, wb, init, init2, jb - ja):
-        pass
-    elif ja < jb:
+        ja = max(c0, j_lo)
+        jb = min(c1, j_hi)
         n = jb - ja
-        KH = k_dims[last - 1] if last >= 1 else 1
-        # (``s`` is 1 on this path; it is passed as a variable, not a literal
-        # 1, so the helpers compile once.)
-        if _PAIRS and pair and s == 1 and KH >= 2 and KW >= _PAIR_MIN_WIDTH and _rows_shifted(rows, rows2, KH):
+        if n > 0 and fuses and fused(out[b, ro, ja:jb], out[b, ro + 1 if pair else ro, ja:jb], pair, xb,
+                                     rows, rows2, ja - p, wb, init, init2, n):
+            pass
+        elif n > 0 and pair and pairs and _rows_shifted(rows, rows2, KH):
             oa = out[b, ro, ja:jb]
             ob = out[b, ro + 1, ja:jb]
             for j in range(n):
@@ -576,104 +599,143 @@ def _task(x, w, out, b, ro, pair, c0, c1, in_dims, out_dims, k_dims, stride, dil
                 # Kernel row ``base`` reaches only row A, ``base + KH - 1`` only
                 # row B, the rows between reach both (B one kernel row earlier).
                 nt = _collect_taps(rows, base, base + 1, wb, d, p, tap_row, tap_off, tap_w)
-                _interior(oa, xb, tap_row, tap_off, tap_w, nt, ja, s, n, base == 0, init)
+                interior(oa, xb, tap_row, tap_off, tap_w, nt, ja, s, n, base == 0, init)
                 nt = _collect_taps(rows, base + 1, base + KH, wb, d, p, tap_row, tap_off, tap_w)
                 _collect_taps(rows2, base, base + KH - 1, wb, d, p, tap_row, tap_off, tap_w2)
-                _pair_interior(oa, ob, xb, tap_row, tap_off, tap_w, tap_w2, nt, ja, n)
+                pair_interior(oa, ob, xb, tap_row, tap_off, tap_w, tap_w2, nt, ja, n)
                 nt = _collect_taps(rows2, base + KH - 1, base + KH, wb, d, p, tap_row, tap_off, tap_w)
-                _interior(ob, xb, tap_row, tap_off, tap_w, nt, ja, s, n, np.bool_(False), init2)
-        else:
-            # np.int64(0), not a literal 0: one compiled variant of the helper.
+                interior(ob, xb, tap_row, tap_off, tap_w, nt, ja, s, n, False, init2)
+        elif n > 0:
             nt = _collect_taps(rows, np.int64(0), KR, wb, d, p, tap_row, tap_off, tap_w)
-            _interior(out[b, ro, ja:jb], xb, tap_row, tap_off, tap_w, nt, ja, s, n, np.bool_(True), init)
+            interior(out[b, ro, ja:jb], xb, tap_row, tap_off, tap_w, nt, ja, s, n, True, init)
             if pair:
                 nt = _collect_taps(rows2, np.int64(0), KR, wb, d, p, tap_row, tap_off, tap_w)
-                _interior(out[b, ro + 1, ja:jb], xb, tap_row, tap_off, tap_w, nt, ja, s, n, np.bool_(True), init2)
+                interior(out[b, ro + 1, ja:jb], xb, tap_row, tap_off, tap_w, nt, ja, s, n, True, init2)
 
-    # Border columns: their taps' columns come from the table the driver
-    # made (``bcols``), or, without one, are mapped here into ``tap_off``
-    # (free again once the interior is done).
-    mapped = bcols.shape[0] > 0
-    runs = s == 1 and bcol == ZERO
-    for r in range(2 if pair else 1):
-        orow = out[b, ro + r]
-        rr = rows2 if r == 1 else rows
-        ii = init2 if r == 1 else init
-        if runs and min(c1, j_lo) - c0 >= _BORDER_RUN_MIN:
-            _border_run(orow, c0, min(c1, j_lo), xb, wb, rr, KR, KW, W, d, p, ii)
-            c_left = min(c1, j_lo)  # done
-        else:
-            c_left = c0
-        if runs and c1 - max(c0, j_hi) >= _BORDER_RUN_MIN:
-            _border_run(orow, max(c0, j_hi), c1, xb, wb, rr, KR, KW, W, d, p, ii)
-            c_right = c1
-        else:
-            c_right = max(c0, j_hi)
-        for j in range(c_left, min(c1, j_lo)):
-            if mapped:
-                cols = bcols[j]
+        # Border columns: their taps' columns come from the table
+        # :func:`correlate` made (``bcols``), or, without one, are mapped
+        # here into ``tap_off`` (free again once the interior is done).
+        for r in range(2 if pair else 1):
+            orow = out[b, ro + r]
+            rr = rows2 if r == 1 else rows
+            ii = init2 if r == 1 else init
+            if runs and min(c1, j_lo) - c0 >= _BORDER_RUN_MIN:
+                border_run(orow, c0, min(c1, j_lo), xb, wb, rr, KR, KW, W, d, p, ii)
+                c_left = min(c1, j_lo)  # done
             else:
-                cols = tap_off
-                _map_column_taps(cols, j, KW, W, s, d, p, bcol)
-            _border_column(orow, j, xb, wb, rr, KR, KW, cols, cval, ii)
-        for j in range(c_right, c1):
-            if mapped:
-                cols = bcols[j_lo + j - j_hi]
+                c_left = c0
+            if runs and c1 - max(c0, j_hi) >= _BORDER_RUN_MIN:
+                border_run(orow, max(c0, j_hi), c1, xb, wb, rr, KR, KW, W, d, p, ii)
+                c_right = c1
             else:
-                cols = tap_off
-                _map_column_taps(cols, j, KW, W, s, d, p, bcol)
-            _border_column(orow, j, xb, wb, rr, KR, KW, cols, cval, ii)
+                c_right = max(c0, j_hi)
+            # The columns left of the interior, then those right of it, in
+            # one loop (its body is inlined once, not once per side).
+            n_left = max(min(c1, j_lo) - c_left, 0)
+            for k in range(n_left + max(c1 - c_right, 0)):
+                j = c_left + k if k < n_left else c_right + k - n_left
+                if mapped:
+                    cols = bcols[j if k < n_left else j_lo + j - j_hi]
+                else:
+                    _map_column_taps(tap_off, j, KW, W, s, d, p, bcol)
+                    cols = tap_off
+                _border_column(orow, j, xb, wb, rr, KR, KW, cols, cval, ii)
 
 
-@_jit.serial
-def _no_fused(oa, ob, pair, xb, rows, rows2, start, wb, init, init2, n):
-    """The general kernel's fused interior: none (every interior goes tap pass by tap pass)."""
-    return False
+# The signatures of the task and of the helpers it calls by address, as
+# functions of the types of :func:`correlate`'s operands ``(x, w, out,
+# cval)``: exactly the types the caller passes, since a function called by
+# address is never cast to.
 
 
-# The fused interior :func:`_task` calls.  Each task built by
-# :func:`for_window` is ``_task`` compiled again with this name bound to a
-# fused interior for its window.
-_FUSED = _no_fused
+def _types(x, w, out, cval):
+    from numba.core import types
 
-# Whether :func:`_task` may take a pair of output rows through the shared
-# tap passes; :data:`_task_rows` is ``_task`` compiled without them.
-_PAIRS = True
+    return types, types.int64, types.int64[::1], out.dtype, out.copy(ndim=1), x.copy(ndim=2), w.copy(ndim=2)
 
 
-@_jit.kernel
-def correlate(task, x, w, out, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border, cval, col_block,
-              nchunks):
-    """Valid cross-correlation of ``x`` with ``w`` into ``out`` (see module docstring).
+def _task_signature(x, w, out, cval):
+    types, i64, idx, value, _, _, _ = _types(x, w, out, cval)
+    return types.none(x, w, out, i64, i64, i64, i64, i64, idx, idx, idx, idx, idx, idx, idx, cval,
+                      i64, i64, types.Array(i64, 2, "C", readonly=True), types.UniTuple(i64, 4))
 
-    ``task`` is the address of :func:`_task`, of its one-row variant
-    :data:`_task_rows`, or of a window's fused variant (:func:`for_window`),
-    compiled for these operands (:func:`task_address`).
+
+def _interior_signature(x, w, out, cval):
+    types, i64, idx, value, o, xb, _ = _types(x, w, out, cval)
+    return types.none(o, xb, idx, idx, value[::1], i64, i64, i64, i64, types.boolean, value)
+
+
+def _pair_interior_signature(x, w, out, cval):
+    types, i64, idx, value, o, xb, _ = _types(x, w, out, cval)
+    return types.none(o, o, xb, idx, idx, value[::1], value[::1], i64, i64, i64)
+
+
+def _border_run_signature(x, w, out, cval):
+    types, i64, idx, value, o, xb, wb = _types(x, w, out, cval)
+    return types.none(o, i64, i64, xb, wb, idx, i64, i64, i64, i64, i64, value)
+
+
+def _fused_signature(x, w, out, cval):
+    types, i64, idx, value, o, xb, wb = _types(x, w, out, cval)
+    return types.boolean(o, o, types.boolean, xb, idx, idx, i64, wb, value, value, i64)
+
+
+_task_at = _jit.function_at(_task_signature)
+_interior_at = _jit.function_at(_interior_signature)
+_pair_interior_at = _jit.function_at(_pair_interior_signature)
+_border_run_at = _jit.function_at(_border_run_signature)
+_fused_at = _jit.function_at(_fused_signature)
+
+
+def columns(W: int, KW: int, Wo: int, s: int, d: int, p: int, border: int):
+    """What every output row shares along its columns: ``(j_lo, j_hi, bcols, runs)``.
+
+    Output columns ``j_lo .. j_hi`` are the interior: every tap's column
+    ``j * s + c * d - p`` lies in ``[0, W)``.  ``bcols`` maps the taps of
+    every border column (row ``b`` is output column ``b`` for ``b < j_lo``,
+    and ``j_hi + b - j_lo`` after that) through the border rule: the input
+    column, -1 to skip the tap (zero border), -2 for ``cval`` (constant
+    border).  It is mapped once per call instead of once per tap and row;
+    a very wide border (a kernel far longer than the input) gets an empty
+    table, and the tasks map its columns as they go.  ``runs``: a border
+    run is long enough for :func:`_border_run`.
     """
-    B = out.shape[0]
-    Ro = out.shape[1]
-    Wo = out.shape[2]
-    KR = w.shape[1]
-    KW = w.shape[2]
-    W = x.shape[2]
-    last = in_dims.shape[0] - 1
-    s = stride[last]
-    d = dilation[last]
-    p = pad_lo[last]
-
-    # Interior columns: every tap's column j*s + c*d - p lies in [0, W).
-    j_lo = (p + s - 1) // s
     reach = W - 1 - (KW - 1) * d + p
-    j_hi = reach // s + 1 if reach >= 0 else 0
-    j_hi = min(j_hi, Wo)
-    j_lo = min(j_lo, j_hi)
-
-    # The border columns' mapped taps, when the table is small; a very wide
-    # border (a kernel far longer than the input) maps them as it goes.
+    j_hi = min(reach // s + 1 if reach >= 0 else 0, Wo)
+    j_lo = min((p + s - 1) // s, j_hi)
     if (j_lo + Wo - j_hi) * KW <= _BORDER_TABLE_MAX:
-        bcols = _border_columns(Wo, KW, W, s, d, p, border[last], j_lo, j_hi)
+        j = np.concatenate((np.arange(j_lo), np.arange(j_hi, Wo)))
+        col = j[:, None] * s + np.arange(KW) * d - p
+        outside = {ZERO: -1, CONSTANT: -2}.get(border)
+        if outside is None:
+            bcols = borders.map_indices(col, W, border)
+        else:
+            bcols = np.where((col >= 0) & (col < W), col, outside)
+        bcols = np.ascontiguousarray(bcols, dtype=np.int64)
     else:
         bcols = np.empty((0, KW), np.int64)
+    bcols.flags.writeable = False
+    runs = s == 1 and border == ZERO and max(j_lo, Wo - j_hi) >= _BORDER_RUN_MIN
+    return j_lo, j_hi, bcols, runs
+
+
+def correlate(x, w, out, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border, cval, col_block, nchunks,
+              window=None, cols=None):
+    """Valid cross-correlation of ``x`` with ``w`` into ``out`` (see module docstring).
+
+    ``window`` is the fused interior of the kernel's window
+    (:func:`for_window`), or None for the tap passes alone; ``cols`` is
+    :func:`columns` for this geometry, if the caller has it.  The geometry
+    shared by every task is derived in Python; :func:`_launch` only hands
+    out the tasks, so the parallel kernel stays small and quick to compile.
+    """
+    B, Ro, Wo = out.shape
+    if cols is None:
+        cols = columns(x.shape[2], w.shape[2], Wo, int(stride[-1]), int(dilation[-1]), int(pad_lo[-1]),
+                       int(border[-1]))
+    j_lo, j_hi, bcols, runs = cols
+    # Helpers a task can reach (the others get address 0 and are never called).
+    task, (interior, pair_interior, border_run, fused) = _calls(x, w, out, cval, Ro > 1, runs, window)
 
     # A task is a pair of consecutive output rows (or one, at the end) times a
     # block of columns.
@@ -684,23 +746,49 @@ def correlate(task, x, w, out, in_dims, out_dims, k_dims, stride, dilation, pad_
     # once per chunk.  Chunking changes nothing in the result: each task
     # computes its own output elements in a fixed order.
     nchunks = max(1, min(ntasks, nchunks))
+    _jit.launch(_launch)(task, x, w, out, ntasks, nchunks, npairs, nblk, col_block, in_dims, out_dims, k_dims,
+                         stride, dilation, pad_lo, border, cval, j_lo, j_hi, bcols, interior, pair_interior,
+                         border_run, fused)
+
+
+@_jit.kernel
+def _launch(task, x, w, out, ntasks, nchunks, npairs, nblk, col_block, in_dims, out_dims, k_dims, stride,
+            dilation, pad_lo, border, cval, j_lo, j_hi, bcols, interior, pair_interior, border_run, fused):
+    """Run tasks ``0 .. ntasks`` of :func:`correlate` in ``nchunks`` contiguous chunks, in parallel."""
+    calls = (interior, pair_interior, border_run, fused)
     for chunk in prange(nchunks):
-        rows = np.empty(KR, np.int64)
-        rows2 = np.empty(KR, np.int64)
-        tap_row = np.empty(KR * KW, np.int64)
-        tap_off = np.empty(KR * KW, np.int64)
-        tap_w = np.empty(KR * KW, w.dtype)
-        tap_w2 = np.empty(KR * KW, w.dtype)
-        zero = np.zeros(1, w.dtype)[0]
         run = _task_at(task, (x, w, out, cval))
-        for t in range(chunk * ntasks // nchunks, (chunk + 1) * ntasks // nchunks):
-            blk = t % nblk
-            rp = t // nblk
-            ro = 2 * (rp % npairs)
-            c0 = blk * col_block
-            run(x, w, out, rp // npairs, ro, ro + 1 < Ro, c0, min(c0 + col_block, Wo),
-                in_dims, out_dims, k_dims, stride, dilation, pad_lo, border, cval, zero,
-                j_lo, j_hi, rows, rows2, tap_row, tap_off, tap_w, tap_w2, bcols)
+        run(x, w, out, chunk * ntasks // nchunks, (chunk + 1) * ntasks // nchunks, npairs, nblk, col_block,
+            in_dims, out_dims, k_dims, stride, dilation, pad_lo, border, cval, j_lo, j_hi, bcols, calls)
+
+
+_CALLS: dict = {}
+
+
+def _calls(x, w, out, cval, pairs: bool, runs: bool, window):
+    """The address of :func:`_task` and of the helpers it calls, compiled for these operands.
+
+    The task calls its helpers by address, and :func:`_launch` calls the
+    task by address (see :func:`._jit.address`): each compiles once, on its
+    own, instead of once more inside every caller, and a call compiles only
+    the helpers it can reach (a 1-D signal never pairs rows; a window
+    without a fused interior, or a short kernel, needs none).  Remembered
+    per operand types and helpers (one dictionary look-up a call).
+    """
+    operands = (x, w, out, cval)
+    key = (pairs, runs, window, *map(_jit.operand_key, operands))
+    found = _CALLS.get(key)
+    if found is None:
+        def at(dispatcher, signature_of):
+            return _jit.address_for(dispatcher, signature_of, operands)
+
+        found = _CALLS[key] = (at(_task, _task_signature), (
+            at(_interior, _interior_signature),
+            at(_pair_interior, _pair_interior_signature) if pairs else 0,
+            at(_border_run, _border_run_signature) if runs else 0,
+            at(window, _fused_signature) if window is not None else 0,
+        ))
+    return found
 
 
 # Fused interiors for small windows.  A window of ``KR`` kernel rows (the
@@ -765,78 +853,35 @@ def _fused_source(name: str, kr: int, kw: int) -> str:
     return "\n".join(out) + "\n"
 
 
-_WINDOW_TASKS: dict = {}
+_WINDOWS: dict = {}
 _WINDOW_LOCK = threading.Lock()
 
 
 def for_window(kr: int, kw: int):
-    """The fused task for a window of ``kr`` x ``kw`` taps, or None if the window has none.
+    """The fused interior for a window of ``kr`` x ``kw`` taps, or None if the window has none.
 
     Built on first use (compiled once per machine, then loaded from the cache).
     """
     if (kr, kw) not in FUSED_WINDOWS:
         return None
-    task = _WINDOW_TASKS.get((kr, kw))
-    if task is not None:
-        return task
+    fused = _WINDOWS.get((kr, kw))
+    if fused is not None:
+        return fused
     with _WINDOW_LOCK:  # one build per window, also when threads call at once
-        task = _WINDOW_TASKS.get((kr, kw))
-        if task is not None:
-            return task
+        fused = _WINDOWS.get((kr, kw))
+        if fused is not None:
+            return fused
         name = f"_fused_{kr}x{kw}"
         scope = {"__name__": __name__}
         exec(compile(_fused_source(name, kr, kw), __file__, "exec"), scope)  # noqa: S102
-        glob = dict(globals(), _FUSED=_jit.serial(scope[name]))
-        task = _WINDOW_TASKS[(kr, kw)] = _jit.serial(_jit.rebind(_task, f"_task_{kr}x{kw}", glob))
-    return task
-
-
-# The task for outputs of one row per batch item (1-D signals, and the
-# trailing-batch layout of many short ones): rows never pair there, so it
-# leaves out the pair passes, about a tenth of the direct engine's cold compile.
-_task_rows = _jit.serial(_jit.rebind(_task, "_task_rows", dict(globals(), _PAIRS=False)))
-
-
-def _task_signature(x, w, out, cval):
-    """The Numba signature of a task called by :func:`correlate` on operands of these types.
-
-    Exactly the types :func:`correlate` passes (its scratch arrays and the
-    mapped border columns among them): a function called by address is
-    never cast to.
-    """
-    from numba.core import types
-
-    i64, idx = types.int64, types.int64[::1]
-    value = out.dtype
-    return types.none(x, w, out, i64, i64, types.boolean, i64, i64, idx, idx, idx, idx, idx, idx, idx, cval, value,
-                      i64, i64, idx, idx, idx, idx, value[::1], value[::1], types.int64[:, ::1])
-
-
-# The task at an address, as the function :func:`correlate` calls.
-_task_at = _jit.function_at(_task_signature)
-
-
-def task_address(task, x, w, out, cval):
-    """The address of ``task`` compiled for these operands of :func:`correlate` (see :func:`._jit.address`).
-
-    :func:`correlate` calls its task by address rather than having it linked
-    in: the tap passes then compile once, not once per level of the parallel
-    loop, and a window's fused kernel (:func:`for_window`) is a task of its
-    own beside the one :func:`correlate`.  A task is a pair of output rows,
-    so the call costs nothing measurable.
-    """
-    return _jit.address_for(task, _task_signature, (x, w, out, cval))
+        fused = _WINDOWS[(kr, kw)] = _jit.serial(scope[name])
+    return fused
 
 
 def warm_up() -> None:
-    """Run the kernel once on a tiny float64 problem (compiles or loads it from the cache).
-
-    With the one-row task a 1-D float64 call uses, the smaller of the two.
-    """
+    """Run the kernel once on a tiny 1-D float64 problem (compiles or loads it from the cache)."""
     one = np.ones((1, 1, 4))
     one.flags.writeable = False  # the executor hands engines read-only inputs
     i64 = lambda *v: np.array(v, dtype=np.int64)  # noqa: E731
-    out = np.empty((1, 1, 3))
-    cval = np.float64(0.0)
-    correlate(task_address(_task_rows, one, one[:, :, :2], out, cval), one, one[:, :, :2], out, i64(1, 4), i64(1, 3),
-              i64(1, 2), i64(1, 1), i64(1, 1), i64(0, 0), i64(ZERO, ZERO), cval, 3, 1)
+    correlate(one, one[:, :, :2], np.empty((1, 1, 3)), i64(1, 4), i64(1, 3), i64(1, 2), i64(1, 1), i64(1, 1),
+              i64(0, 0), i64(ZERO, ZERO), np.float64(0.0), 3, 1)
