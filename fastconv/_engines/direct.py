@@ -843,12 +843,12 @@ def _fused_source(name: str, kr: int, kw: int) -> str:
     loop(2, [("oa", "init", rows_a), ("ob", "init2", [f"x{r + 1}" for r in range(kr)])])
     emit(2, "return True")
     # Otherwise each row of a pair goes alone (both, or neither: the tap
-    # passes then take the pair).
+    # passes then take the pair), through one copy of the loop.
     emit(1, "if pair and (" + " or ".join(f"rows2[{r}] < 0" for r in range(kr)) + "):", "    return False")
-    loop(1, [("oa", "init", rows_a)])
-    emit(1, "if not pair:", "    return True")
-    emit(1, *(f"x{r} = xb[rows2[{r}], start:]" for r in range(kr)))
-    loop(1, [("ob", "init2", rows_a)])
+    emit(1, "for k in range(2 if pair else 1):")
+    emit(2, "o = oa if k == 0 else ob", "rr = rows if k == 0 else rows2", "start_value = init if k == 0 else init2")
+    emit(2, *(f"x{r} = xb[rr[{r}], start:]" for r in range(kr)))
+    loop(2, [("o", "start_value", rows_a)])
     emit(1, "return True")
     return "\n".join(out) + "\n"
 
