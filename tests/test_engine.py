@@ -437,15 +437,15 @@ def test_direct_task_addresses_follow_the_operand_types(rng):
     w = rng.standard_normal((1, 1, 3))
     out = np.zeros((1, 1, 6))
     cval = np.float64(0)
-    writable = direct._calls(x, w, out, cval, False, False, None)
+    writable = direct._calls(x, w, out, cval, False, False, None, False)
     x.flags.writeable = False
-    read_only = direct._calls(x, w, out, cval, False, False, None)
+    read_only = direct._calls(x, w, out, cval, False, False, None, False)
     assert read_only[0] != writable[0] and read_only[1][0] != writable[1][0]
-    assert direct._calls(x, w, out, cval, False, False, None) == read_only
+    assert direct._calls(x, w, out, cval, False, False, None, False) == read_only
     single = direct._calls(x.astype(np.float32), w.astype(np.float32), out.astype(np.float32), np.float32(0),
-                           False, False, None)
+                           False, False, None, False)
     assert single[0] not in (read_only[0], writable[0])
     # Helpers a call cannot reach are not compiled: their address is 0.
-    assert read_only[1][1:] == (0, 0, 0)
-    both = direct._calls(x, w, out, cval, True, True, None)[1]
-    assert both[0] == read_only[1][0] and 0 not in both[1:3] and both[3] == 0
+    assert read_only[1][1:] == (0, 0, 0, 0)
+    both = direct._calls(x, w, out, cval, True, True, None, True)[1]
+    assert both[0] == read_only[1][0] and 0 not in both[1:3] and both[3] == 0 and both[4] != 0

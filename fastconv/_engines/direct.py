@@ -381,10 +381,14 @@ def _interior(o, xb, tap_row, tap_off, tap_w, ntaps, start, s, n, first, init):
             _pass1_strided(o, xb[tap_row[t], start * s + tap_off[t] :], tap_w[t], s, n)
 
 
-@_jit.inline
+@_jit.serial
 def _map_column_taps(cols, j, KW, W, s, d, p, border):
     """``cols[c]``: the input column tap ``c`` of output column ``j`` reads through the border
-    rule, -1 to skip the tap (zero border), -2 for ``cval`` (constant border)."""
+    rule, -1 to skip the tap (zero border), -2 for ``cval`` (constant border).
+
+    For calls without a table of border columns (:func:`columns`), which
+    are rare: called by address, so that other calls do not compile it.
+    """
     for c in range(KW):
         col = j * s + c * d - p
         if col < 0 or col >= W:
@@ -533,10 +537,10 @@ def _task(x, w, out, t0, t1, npairs, nblk, col_block, in_dims, out_dims, k_dims,
 
     ``calls`` holds the addresses of the helpers this task calls (see
     :func:`_calls`): :func:`_interior`, then :func:`_pair_interior`,
-    :func:`_border_run` and a window's fused interior (:func:`for_window`),
-    each 0 where the call has none: the task then takes the path that
-    does without (rows one at a time, borders column by column, the tap
-    passes).  A fused interior returns False where it cannot compute a row
+    :func:`_border_run`, a window's fused interior (:func:`for_window`) and
+    :func:`_map_column_taps`, each 0 where the call has none: the task then
+    takes the path that does without (rows one at a time, borders column by
+    column, the tap passes, the table of border columns).  A fused interior returns False where it cannot compute a row
     (pair), which then goes tap pass by tap pass too.
     """
     KR = w.shape[1]
@@ -558,6 +562,7 @@ def _task(x, w, out, t0, t1, npairs, nblk, col_block, in_dims, out_dims, k_dims,
     border_run = _border_run_at(calls[2], operands)
     fuses = calls[3] != 0 and s == 1 and d == 1
     fused = _fused_at(calls[3], operands)
+    map_column_taps = _map_column_taps_at(calls[4], operands)
     # Scratch, once per chunk of tasks.
     rows = np.empty(KR, np.int64)
     rows2 = np.empty(KR, np.int64)
@@ -637,7 +642,7 @@ def _task(x, w, out, t0, t1, npairs, nblk, col_block, in_dims, out_dims, k_dims,
                 if mapped:
                     cols = bcols[j if k < n_left else j_lo + j - j_hi]
                 else:
-                    _map_column_taps(tap_off, j, KW, W, s, d, p, bcol)
+                    map_column_taps(tap_off, j, KW, W, s, d, p, bcol)
                     cols = tap_off
                 _border_column(orow, j, xb, wb, rr, KR, KW, cols, cval, ii)
 
@@ -657,7 +662,7 @@ def _types(x, w, out, cval):
 def _task_signature(x, w, out, cval):
     types, i64, idx, value, _, _, _ = _types(x, w, out, cval)
     return types.none(x, w, out, i64, i64, i64, i64, i64, idx, idx, idx, idx, idx, idx, idx, cval,
-                      i64, i64, types.Array(i64, 2, "C", readonly=True), types.UniTuple(i64, 4))
+                      i64, i64, types.Array(i64, 2, "C", readonly=True), types.UniTuple(i64, 5))
 
 
 def _interior_signature(x, w, out, cval):
@@ -680,11 +685,17 @@ def _fused_signature(x, w, out, cval):
     return types.boolean(o, o, types.boolean, xb, idx, idx, i64, wb, value, value, i64)
 
 
+def _map_column_taps_signature(x, w, out, cval):
+    types, i64, idx, _, _, _, _ = _types(x, w, out, cval)
+    return types.none(idx, i64, i64, i64, i64, i64, i64, i64)
+
+
 _task_at = _jit.function_at(_task_signature)
 _interior_at = _jit.function_at(_interior_signature)
 _pair_interior_at = _jit.function_at(_pair_interior_signature)
 _border_run_at = _jit.function_at(_border_run_signature)
 _fused_at = _jit.function_at(_fused_signature)
+_map_column_taps_at = _jit.function_at(_map_column_taps_signature)
 
 
 def columns(W: int, KW: int, Wo: int, s: int, d: int, p: int, border: int):
@@ -735,7 +746,7 @@ def correlate(x, w, out, in_dims, out_dims, k_dims, stride, dilation, pad_lo, bo
                        int(border[-1]))
     j_lo, j_hi, bcols, runs = cols
     # Helpers a task can reach (the others get address 0 and are never called).
-    task, (interior, pair_interior, border_run, fused) = _calls(x, w, out, cval, Ro > 1, runs, window)
+    task, calls = _calls(x, w, out, cval, Ro > 1, runs, window, bcols.shape[0] == 0)
 
     # A task is a pair of consecutive output rows (or one, at the end) times a
     # block of columns.
@@ -747,15 +758,15 @@ def correlate(x, w, out, in_dims, out_dims, k_dims, stride, dilation, pad_lo, bo
     # computes its own output elements in a fixed order.
     nchunks = max(1, min(ntasks, nchunks))
     _jit.launch(_launch)(task, x, w, out, ntasks, nchunks, npairs, nblk, col_block, in_dims, out_dims, k_dims,
-                         stride, dilation, pad_lo, border, cval, j_lo, j_hi, bcols, interior, pair_interior,
-                         border_run, fused)
+                         stride, dilation, pad_lo, border, cval, j_lo, j_hi, bcols, *calls)
 
 
 @_jit.kernel
 def _launch(task, x, w, out, ntasks, nchunks, npairs, nblk, col_block, in_dims, out_dims, k_dims, stride,
-            dilation, pad_lo, border, cval, j_lo, j_hi, bcols, interior, pair_interior, border_run, fused):
+            dilation, pad_lo, border, cval, j_lo, j_hi, bcols, interior, pair_interior, border_run, fused,
+            map_column_taps):
     """Run tasks ``0 .. ntasks`` of :func:`correlate` in ``nchunks`` contiguous chunks, in parallel."""
-    calls = (interior, pair_interior, border_run, fused)
+    calls = (interior, pair_interior, border_run, fused, map_column_taps)
     for chunk in prange(nchunks):
         run = _task_at(task, (x, w, out, cval))
         run(x, w, out, chunk * ntasks // nchunks, (chunk + 1) * ntasks // nchunks, npairs, nblk, col_block,
@@ -765,18 +776,19 @@ def _launch(task, x, w, out, ntasks, nchunks, npairs, nblk, col_block, in_dims, 
 _CALLS: dict = {}
 
 
-def _calls(x, w, out, cval, pairs: bool, runs: bool, window):
+def _calls(x, w, out, cval, pairs: bool, runs: bool, window, maps: bool):
     """The address of :func:`_task` and of the helpers it calls, compiled for these operands.
 
     The task calls its helpers by address, and :func:`_launch` calls the
     task by address (see :func:`._jit.address`): each compiles once, on its
     own, instead of once more inside every caller, and a call compiles only
     the helpers it can reach (a 1-D signal never pairs rows; a window
-    without a fused interior, or a short kernel, needs none).  Remembered
+    without a fused interior, or a short kernel, needs none; only a
+    border too wide for a table maps columns as it goes).  Remembered
     per operand types and helpers (one dictionary look-up a call).
     """
     operands = (x, w, out, cval)
-    key = (pairs, runs, window, *map(_jit.operand_key, operands))
+    key = (pairs, runs, window, maps, *map(_jit.operand_key, operands))
     found = _CALLS.get(key)
     if found is None:
         def at(dispatcher, signature_of):
@@ -787,6 +799,7 @@ def _calls(x, w, out, cval, pairs: bool, runs: bool, window):
             at(_pair_interior, _pair_interior_signature) if pairs else 0,
             at(_border_run, _border_run_signature) if runs else 0,
             at(window, _fused_signature) if window is not None else 0,
+            at(_map_column_taps, _map_column_taps_signature) if maps else 0,
         ))
     return found
 
