@@ -428,6 +428,7 @@ def test_a_function_called_by_address_computes_and_raises_like_a_linked_one(rng)
         _rows_by_address(address, out, x, 4, factor)
 
 
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="without the JIT there are no compiled addresses")
 def test_direct_task_addresses_follow_the_operand_types(rng):
     # A task compiled for read-only operands is not called on writable ones
     # (nor on another dtype): each set of operand types has its addresses.
