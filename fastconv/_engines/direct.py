@@ -451,11 +451,14 @@ def _border_run(orow, ja, jb, xb, wb, rows, KR, KW, W, d, p, init):
 
 
 @_jit.serial
-def _map_rows(ro, rows, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border):
-    """Input row of every kernel row for output row ``ro``.
+def _map_rows(ro, rows, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border, wb, cval, zero):
+    """Input row of every kernel row for output row ``ro``; returns the row's start value.
 
     ``rows[kr]`` >= 0 is a row of the batch's input, -1 means the tap row is
-    outside a zero border (skip it), -2 outside a constant border.
+    outside a zero border (skip it), -2 outside a constant border.  The
+    start value, what every output of the row starts from, is the sum of
+    the kernel rows on a constant border times ``cval``; it starts from +0
+    (``zero``), so it is never -0.0.
     """
     last = in_dims.shape[0] - 1
     for kr in range(rows.shape[0]):
@@ -482,14 +485,6 @@ def _map_rows(ro, rows, in_dims, out_dims, k_dims, stride, dilation, pad_lo, bor
             flat += i * mult
             mult *= n
         rows[kr] = flat if state == 0 else state
-
-
-@_jit.serial
-def _start_value(rows, wb, cval, zero):
-    """The kernel rows on a constant border, summed: what every output of the row starts from.
-
-    It starts from +0 (``zero``), so it is never -0.0.
-    """
     acc = zero
     KW = wb.shape[1]
     for kr in range(rows.shape[0]):
@@ -582,12 +577,11 @@ def _task(x, w, out, t0, t1, npairs, nblk, col_block, in_dims, out_dims, k_dims,
         xb = x[b if x.shape[0] > 1 else 0]
         wb = w[b if w.shape[0] > 1 else 0]
 
-        _map_rows(ro, rows, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border)
-        init = _start_value(rows, wb, cval, zero)
+        init = _map_rows(ro, rows, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border, wb, cval, zero)
         init2 = init
         if pair:
-            _map_rows(ro + 1, rows2, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border)
-            init2 = _start_value(rows2, wb, cval, zero)
+            init2 = _map_rows(ro + 1, rows2, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border, wb, cval,
+                              zero)
 
         ja = max(c0, j_lo)
         jb = min(c1, j_hi)
