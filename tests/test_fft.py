@@ -335,6 +335,30 @@ def test_block_sizes_do_not_change_the_result_beyond_rounding(k):
 
 
 
+@pytest.mark.parametrize("block", [None, (72, 144), (96, 36), (48, 64)])
+def test_2d_blocks_of_3_smooth_lengths(block):
+    # 2-D blocks may be three or nine times a power of two (block_shape picks
+    # them where they tile the output more closely); a partial last tile on
+    # each axis, and a non-square kernel.
+    x = RNG.standard_normal((1, 301, 250))
+    w = RNG.standard_normal((1, 17, 9))
+    out, pad = (301 + 16, 250 + 8), (16, 8)
+    want = scipy_signal.correlate(x[0], w[0], mode="full", method="direct")
+    if block is None:
+        block = F.block_shape((17, 9), out)
+    got = F.oa_correlate(x, w, out, pad, block=block)[0]
+    np.testing.assert_allclose(got, want, rtol=0, atol=2 * norm_tol(x, w, math.prod(block), np.float64))
+
+
+def test_2d_block_lengths_are_3_smooth_and_cover_the_kernel():
+    for k, o in [((31, 31), (2048, 2048)), ((17, 17), (512, 512)), ((9, 63), (1000, 3000)), ((3, 3), (40, 40))]:
+        for m, kk, oo in zip(F.block_shape(k, o), k, o):
+            odd = m
+            while odd % 2 == 0:
+                odd //= 2
+            assert m == F.fast_length(oo + kk - 1) or (odd in (1, 3, 9) and m >= 2 * kk), (k, o, m)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex64])
 def test_block_engine_with_many_groups_and_batched_tasks(dtype):
     # One long signal cut into several groups of tiles (each one transform

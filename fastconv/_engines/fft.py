@@ -341,21 +341,35 @@ def block_shape(kernel_shape: tuple, out_shape: tuple) -> tuple:
     """Block (transform) lengths per axis for the block engine.
 
     1-D: :func:`block_length`.  N-D: the combination of per-axis lengths
-    (powers of two from ``2 k``, or the single block covering the axis) that
-    minimises ``tiles * (2 M (log2 M + 10 + 4 log2(M / 2**16)) + tile overhead)`` with
+    (powers of two from ``2 k``, in 2-D also three and nine times a power of
+    two, or the single block covering the axis) that minimises
+    ``tiles * (2 M (log2 M + 10 + 4 log2(M / 2**16)) + tile overhead)`` with
     ``M`` the product of the lengths: every tile has a fixed cost in Python.
+    In batches of 2-D transforms pocketfft's 3-smooth lengths cost what
+    powers of two cost per sample (measured within 5 %, 128 ... 768, float32
+    and float64), and they let the tiles fit the output more closely: a
+    2048 x 2048 output with a 31 x 31 kernel takes 8 x 8 blocks of 288 x 288
+    (2064 x 2064 outputs computed) rather than 10 x 10 of 256 x 256 (2260 x
+    2260), measured 0.87x the time in float32 and 0.93x in float64; a
+    1024 x 1024 output with a 63 x 63 kernel takes blocks of 576 x 576
+    rather than one of 1125 x 1125 (0.6x).  (In 3-D the extra lengths would
+    make the search too long for a first call.)
     """
     if len(kernel_shape) == 1:
         return (block_length(kernel_shape[0], out_shape[0]),)
+    bases = (1, 3, 9) if len(kernel_shape) == 2 else (1,)
     options = []
     for k, o in zip(kernel_shape, out_shape):
         whole = fast_length(o + k - 1)
-        cands = [whole]
-        m = 1 << max(2 * k - 1, 7).bit_length()
-        while m < whole and len(cands) < 8:
-            cands.append(m)
-            m *= 2
-        options.append(cands)
+        cands = {whole}
+        for base in bases:
+            m = base << max(-(-max(2 * k, 8) // base) - 1, 0).bit_length()
+            for _ in range(7):
+                if m >= whole:
+                    break
+                cands.add(m)
+                m *= 2
+        options.append(sorted(cands))
     best, best_c = None, None
     for combo in itertools.product(*options):
         m = math.prod(combo)
