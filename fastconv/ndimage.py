@@ -31,6 +31,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from . import _dask, _dispatch, _execute
+from ._engines import borders
 from ._dtypes import all_finite, cast_like_c, ndimage_compute_dtype
 from ._plan import make_plan
 from ._validate import check_signal_array
@@ -796,28 +797,33 @@ def _pass(x, w, compute, shift, border, cval, convolution, *, exact=False, out=N
     return _execute.run(plan, x, w, out=out)
 
 
-_NP_PAD = {"symmetric": "symmetric", "reflect": "reflect", "edge": "edge", "wrap": "wrap"}
-
-
 def _pad(x, shift, kshape, border, cval):
-    """``x`` really padded by ``shift`` before and ``K - 1 - shift`` after, axis by axis.
+    """``x`` really padded by ``shift`` before and ``K - 1 - shift`` after, as ``np.pad`` would, axis by axis.
 
     Mapped rules first, then constant, then zero, so the corners are those
     of the engines' virtual border (outside a zero axis 0, else outside a
-    constant axis ``cval``).
+    constant axis ``cval``).  One array is allocated and ``x`` copied into
+    it once; each axis's margins are then filled from what is already there
+    (``np.pad`` axis by axis would copy the whole image once per axis).
     """
     order = sorted(range(x.ndim), key=lambda a: {"zero": 2, "constant": 1}.get(border[a], 0))
+    out = np.empty(tuple(n + k - 1 for n, k in zip(x.shape, kshape)), x.dtype)
+    filled = [slice(s, s + n) for s, n in zip(shift, x.shape)]  # the part of ``out`` that holds values
+    out[tuple(filled)] = x
     for a in order:
-        before, after = shift[a], kshape[a] - 1 - shift[a]
-        if before == after == 0:
-            continue
-        widths = [(0, 0)] * x.ndim
-        widths[a] = (before, after)
+        n, before = x.shape[a], shift[a]
+        after = kshape[a] - 1 - before
         rule = border[a]
+        target = list(filled)
         if rule in ("zero", "constant"):
-            x = np.pad(x, widths, mode="constant", constant_values=0 if rule == "zero" else cval)
-        elif rule == "reflect" and x.shape[a] == 1:
-            x = np.pad(x, widths, mode="edge")  # nothing to mirror: the sample repeats
-        else:
-            x = np.pad(x, widths, mode=_NP_PAD[rule])
-    return x
+            for margin in (slice(0, before), slice(before + n, before + n + after)):
+                target[a] = margin
+                out[tuple(target)] = 0 if rule == "zero" else cval
+        elif before or after:
+            margins = np.concatenate((np.arange(-before, 0), np.arange(n, n + after)))
+            source = list(filled)
+            source[a] = borders.map_indices(margins, n, borders.BY_NAME[rule]) + before
+            target[a] = margins + before
+            out[tuple(target)] = out[tuple(source)]
+        filled[a] = slice(None)
+    return out

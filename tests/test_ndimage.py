@@ -470,6 +470,50 @@ def test_large_kernels_on_every_engine(rng, monkeypatch, engine, mode):
     assert set(used) == {engine}
 
 
+@pytest.mark.parametrize("engine", ["fft", "oa"])
+@pytest.mark.parametrize("mode", ["reflect", "mirror", "nearest", "wrap", "constant"])
+def test_fft_engines_pad_kernels_wider_than_the_image(rng, monkeypatch, engine, mode):
+    # The FFT engines read a really padded copy of the image; with a kernel
+    # wider than the image its margins repeat the border rule several times
+    # over.
+    import fastconv._auto as auto
+
+    monkeypatch.setattr(auto, "model_times",
+                        lambda plan, *a, **k: {m: (0.0 if m == engine else 1.0) for m in ("direct", "fft", "oa")})
+    x = rng.standard_normal((5, 7))
+    w = rng.standard_normal((13, 17))
+    got = ndimage.correlate(x, w, mode=mode, cval=-1.5, origin=(1, -2))
+    expected = ndi.correlate(x, w, mode=mode, cval=-1.5, origin=(1, -2))
+    scale = np.finfo(np.float64).eps * np.log2(w.size * 4) * 8 * np.linalg.norm(x) * np.linalg.norm(w)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=scale)
+
+
+def test_padded_copy_follows_numpy_pad_axis_by_axis(rng):
+    # The copy the FFT engines read: np.pad axis by axis (mapped rules
+    # first, then constant, then zero), per-axis rules, margins wider
+    # than the axis.
+    names = {"edge": "edge", "symmetric": "symmetric", "reflect": "reflect", "wrap": "wrap"}
+    rules = ["zero", "constant", *names]
+    for _ in range(200):
+        nd = int(rng.integers(1, 4))
+        shape = tuple(int(n) for n in rng.integers(1, 7, nd))
+        k = tuple(int(n) for n in rng.integers(1, 16, nd))
+        shift = tuple(int(rng.integers(0, kk)) for kk in k)
+        border = tuple(rules[int(i)] for i in rng.integers(0, len(rules), nd))
+        x = rng.standard_normal(shape)
+        want = x
+        for a in sorted(range(nd), key=lambda a: {"zero": 2, "constant": 1}.get(border[a], 0)):
+            widths = [(0, 0)] * nd
+            widths[a] = (shift[a], k[a] - 1 - shift[a])
+            if border[a] in ("zero", "constant"):
+                want = np.pad(want, widths, constant_values=0.0 if border[a] == "zero" else 2.5)
+            elif border[a] == "reflect" and shape[a] == 1:
+                want = np.pad(want, widths, mode="edge")
+            else:
+                want = np.pad(want, widths, mode=names[border[a]])
+        np.testing.assert_array_equal(ndimage._pad(x, shift, k, border, 2.5), want)
+
+
 # --- weights scipy leaves out, non-finite data ------------------------------------
 
 @pytest.mark.parametrize("mode", ["constant", "reflect", "wrap"])
