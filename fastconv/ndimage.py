@@ -804,10 +804,14 @@ def _pad(x, shift, kshape, border, cval):
     of the engines' virtual border (outside a zero axis 0, else outside a
     constant axis ``cval``).  One array is allocated and ``x`` copied into
     it once; each axis's margins are then filled from what is already there
-    (``np.pad`` axis by axis would copy the whole image once per axis).
+    (``np.pad`` axis by axis would copy the whole image once per axis).  The
+    array is the calling thread's scratch (:mod:`._engines._scratch`): the
+    engines only read it, and it never reaches the caller.
     """
+    from ._engines import _scratch
+
     order = sorted(range(x.ndim), key=lambda a: {"zero": 2, "constant": 1}.get(border[a], 0))
-    out = np.empty(tuple(n + k - 1 for n, k in zip(x.shape, kshape)), x.dtype)
+    out = _scratch.empty("ndimage.padded", tuple(n + k - 1 for n, k in zip(x.shape, kshape)), x.dtype)
     filled = [slice(s, s + n) for s, n in zip(shift, x.shape)]  # the part of ``out`` that holds values
     out[tuple(filled)] = x
     for a in order:
