@@ -156,7 +156,9 @@ def correlate_2d(a, v, mode="full", boundary="fill", fillvalue=0, *, convolution
         a, v = v, a
     kernel = flip(v) if convolution else np.conj(v)
     k = v.shape
-    ext = pad(a, [n - 1 for n in k], [n - 1 for n in k], boundary, fillvalue)
+    # Padded in the result dtype: scipy converts the fill value to it, so a
+    # bool image padded with 2 reads 2, not True.
+    ext = pad(a.astype(rdt), [n - 1 for n in k], [n - 1 for n in k], boundary, fillvalue)
     full = correlate_valid(ext, kernel)
     if mode == "full":
         out = full

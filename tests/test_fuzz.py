@@ -161,9 +161,12 @@ def test_2d_functions(op, a, v, mode, boundary, fillvalue):
         _check_refusal(exc)
         return
     assert a.ndim == v.ndim == 2
-    # The fill value is converted to the result dtype first (2.5 is 2 for int8).
-    # Other boundaries ignore it, as in scipy.
-    fill = np.asarray(fillvalue).real.astype(np.result_type(a, v)).item() if boundary == "fill" else 0
+    # The fill value is converted to the result dtype first (2.5 is 2 for int8,
+    # 1j is 0 for a real result and stays 1j for a complex one).  Other
+    # boundaries ignore it, as in scipy.
+    rdt = np.result_type(a, v)
+    value = np.asarray(fillvalue) if rdt.kind == "c" else np.asarray(fillvalue).real
+    fill = value.astype(rdt).item() if boundary == "fill" else 0
     with np.errstate(invalid="ignore", over="ignore"):
         expected = ref.correlate_2d(a, v, mode, boundary if boundary != "circular" else "wrap",
                                     fill, convolution=op == "convolve2d")
