@@ -193,7 +193,7 @@ def _direct_launch(plan: Plan, x_shape: tuple, w_shape: tuple, threads: int) -> 
     columns = direct.columns(plan.in_shape[-1], plan.kernel_shape[-1], plan.out_shape[-1], plan.stride[-1],
                              plan.dilation[-1], plan.pad_lo[-1], plan.border_codes[-1])
     if columns[2].size > _COLUMN_TABLE_KEPT:
-        columns = None  # not kept among the remembered launches: each call maps it again
+        columns = None  # not kept among the remembered launches (direct.columns remembers the last few)
     i64 = lambda t: np.asarray(t, dtype=np.int64)  # noqa: E731
     geometry = tuple(i64(t) for t in (plan.in_shape, plan.out_shape, plan.kernel_shape, plan.stride,
                                       plan.dilation, plan.pad_lo, plan.border_codes))

@@ -61,6 +61,7 @@ LLVM again inside each of them.
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import numpy as np
@@ -79,6 +80,10 @@ _BORDER_RUN_MIN = 32
 
 # Largest table of mapped border-column taps (entries) a call builds.
 _BORDER_TABLE_MAX = 1 << 16
+
+# Tables of border columns :func:`columns` remembers (the most recent ones;
+# at most 512 KiB each).
+_COLUMN_TABLES_REMEMBERED = 16
 
 
 # The border rule, inlined into the loops that map row and column indices.
@@ -692,6 +697,7 @@ _fused_at = _jit.function_at(_fused_signature)
 _map_column_taps_at = _jit.function_at(_map_column_taps_signature)
 
 
+@functools.lru_cache(maxsize=_COLUMN_TABLES_REMEMBERED)
 def columns(W: int, KW: int, Wo: int, s: int, d: int, p: int, border: int):
     """What every output row shares along its columns: ``(j_lo, j_hi, bcols, runs)``.
 
@@ -704,6 +710,10 @@ def columns(W: int, KW: int, Wo: int, s: int, d: int, p: int, border: int):
     a very wide border (a kernel far longer than the input) gets an empty
     table, and the tasks map its columns as they go.  ``runs``: a border
     run is long enough for :func:`_border_run`.
+
+    Remembered for the last :data:`_COLUMN_TABLES_REMEMBERED` geometries
+    (the table is read-only, so calls share it): building a table of a few
+    thousand entries costs 20-80 us, more than the whole sum of a small call.
     """
     reach = W - 1 - (KW - 1) * d + p
     j_hi = min(reach // s + 1 if reach >= 0 else 0, Wo)
