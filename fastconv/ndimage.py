@@ -31,7 +31,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from . import _dask, _dispatch, _execute
-from ._engines import borders
+from ._engines import _scratch, borders
 from ._dtypes import all_finite, cast_like_c, ndimage_compute_dtype
 from ._plan import make_plan
 from ._validate import check_signal_array
@@ -808,8 +808,6 @@ def _pad(x, shift, kshape, border, cval):
     array is the calling thread's scratch (:mod:`._engines._scratch`): the
     engines only read it, and it never reaches the caller.
     """
-    from ._engines import _scratch
-
     order = sorted(range(x.ndim), key=lambda a: {"zero": 2, "constant": 1}.get(border[a], 0))
     out = _scratch.empty("ndimage.padded", tuple(n + k - 1 for n, k in zip(x.shape, kshape)), x.dtype)
     filled = [slice(s, s + n) for s, n in zip(shift, x.shape)]  # the part of ``out`` that holds values

@@ -363,6 +363,7 @@ def block_shape(kernel_shape: tuple, out_shape: tuple) -> tuple:
         whole = fast_length(o + k - 1)
         cands = {whole}
         for base in bases:
+            # the smallest base * 2**j of at least max(2 k, 8), then up to 6 doublings
             m = base << max(-(-max(2 * k, 8) // base) - 1, 0).bit_length()
             for _ in range(7):
                 if m >= whole:
