@@ -4,7 +4,8 @@
     ``0`` disables Numba's on-disk cache of compiled kernels (default ``1``).
 ``FASTCONV_WINOGRAD``
     ``0`` makes CNN layers use direct summation (im2col + BLAS) instead of
-    Winograd's algorithm for 3x3 stride-1 layers (default ``1``); see
+    Winograd's algorithm for 3x3 stride-1 layers (default ``1``); ``2``
+    keeps Winograd to its small tile, F(2x2, 3x3), on every layer; see
     :mod:`fastconv.nn`.
 ``FASTCONV_RECYCLE``
     ``0`` gives every large result (32 MiB or more) fresh memory, instead of
@@ -30,6 +31,7 @@ def _flag(name: str, default: bool) -> bool:
 
 CACHE = _flag("FASTCONV_CACHE", True)
 WINOGRAD = _flag("FASTCONV_WINOGRAD", True)
+WINOGRAD_LARGE_TILES = WINOGRAD and os.environ.get("FASTCONV_WINOGRAD", "").strip() != "2"
 RECYCLE = _flag("FASTCONV_RECYCLE", True)
 
 
@@ -175,7 +177,9 @@ def info() -> dict:
         "threading layer": _threading_layer(),
         "kernel cache": "on" if CACHE else "off (FASTCONV_CACHE=0)",
         "cache location": _cache_location(),
-        "winograd": "on (dense 3x3 CNN layers)" if WINOGRAD else "off (FASTCONV_WINOGRAD=0)",
+        "winograd": ("off (FASTCONV_WINOGRAD=0)" if not WINOGRAD
+                     else "on (dense 3x3 CNN layers, F(4x4, 3x3) and F(2x2, 3x3))" if WINOGRAD_LARGE_TILES
+                     else "on (dense 3x3 CNN layers, F(2x2, 3x3) only: FASTCONV_WINOGRAD=2)"),
         "large results": "in recycled memory" if RECYCLE else "in fresh memory (FASTCONV_RECYCLE=0)",
     }
     return facts

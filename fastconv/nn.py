@@ -41,11 +41,15 @@ infinity is recomputed on the depthwise engine, and a NaN or infinite weight
 keeps a layer there, so non-finite values reach the outputs torch gives them.  Dense 3x3 layers with
 stride and dilation 1 and at least 16 channels per group (forward layers,
 and the stride-1 transposed layers and input gradients that equal them) run
-on Winograd's F(2x2, 3x3) algorithm when a cost model says it is faster:
-2.25x fewer multiplications, the same result up to rounding.  Its rounding
-error is bounded by the magnitudes in each output's 4x4 input tile rather
+on Winograd's algorithm when a cost model says it is faster: F(4x4, 3x3)
+on large images (4x fewer multiplications), F(2x2, 3x3) on small ones
+(2.25x fewer), the same result up to rounding.  Its rounding error is
+bounded by the magnitudes in each output's 6x6 or 4x4 input tile rather
 than its 3x3 window (``fastconv/_engines/winograd.py`` states the bound the
-tests check).  A NaN or infinity makes fastconv redo the layer by direct
+tests check); in float32 that is about 1e-5 of the largest output with
+F(4x4, 3x3) and 5e-7 with F(2x2, 3x3), where torch's direct summation
+gives about 3e-7.  ``FASTCONV_WINOGRAD=2`` keeps every layer on
+F(2x2, 3x3).  A NaN or infinity makes fastconv redo the layer by direct
 summation, so they reach exactly the outputs they reach in torch.  Set
 ``FASTCONV_WINOGRAD=0`` (read when fastconv is imported) for direct
 summation everywhere.  Any array-API array goes in

@@ -1,18 +1,26 @@
 """The Winograd engine for 3x3 stride-1 CNN layers, against a float64 NumPy oracle.
 
-Error bound.  F(2x2, 3x3) computes an output from its whole 4x4 input tile:
-``Y = A^T [sum_c (G g_c G^T) * (B^T d_c B)] A``.  Forming ``B^T d B`` rounds
-twice, ``G g G^T`` (and its rounding to the dtype) at most five times, the
-sum over the ``C`` channels of a group ``C`` times, ``A^T m A`` four times and
-the bias once.  To first order the computed result is therefore within
+Error bound.  F(m x m, 3x3) computes an output from its whole
+(m + 2) x (m + 2) input tile: ``Y = A^T [sum_c (G g_c G^T) * (B^T d_c B)] A``.
+Each rounding is a relative error on a sum of terms that the bound below
+majorises, so to first order the computed result is within
 
-    gamma_{C + 12} * |A^T| [sum_c (|G| |g_c| |G^T|) * (|B^T| |d_c| |B|)] |A|
+    gamma_{C + k} * |A^T| [sum_c (|G| |g_c| |G^T|) * (|B^T| |d_c| |B|)] |A|
 
-of the exact one (each rounding is a relative error on a sum of terms that
-this bound majorises), and the float64 oracle adds ``gamma_{9 C + 1}`` times
-the plain ``sum |x| |w|``, which the same quantity majorises.  The tests
-compute that quantity with NumPy einsums over 4x4 tiles, independently of
-the engine.
+of the exact one, ``C`` the channels of a group (the sum over them rounds
+``C`` times in any order) and ``k`` the roundings any term passes through
+in the transforms and the bias:
+
+* F(2x2, 3x3): ``B^T d B`` twice, ``G g G^T`` (and its rounding to the
+  dtype) at most five times, ``A^T m A`` four times, the bias once: 12.
+* F(4x4, 3x3): ``B^T d B`` three times per side (6), ``G g G^T`` in float64
+  four times per side including its rounded constants (8, then once to the
+  dtype), ``A^T m A`` three times per side (6), the bias once: 22; the
+  tests allow 24.
+
+The float64 oracle adds ``gamma_{9 C + 1}`` times the plain
+``sum |x| |w|``, which the same quantity majorises.  The tests compute that
+quantity with NumPy einsums over the tiles, independently of the engine.
 """
 
 from __future__ import annotations
@@ -32,9 +40,18 @@ try:
 except ImportError:  # pragma: no cover - CI installs torch CPU where it can
     torch = None
 
-_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], float)
-_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
-_AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], float)
+# (B^T, G, A^T) of F(m x m, 3x3), and the roundings k of the bound above.
+_MATRICES = {
+    2: (np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], float),
+        np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]),
+        np.array([[1, 1, 1, 0], [0, 1, -1, -1]], float)),
+    4: (np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+                  [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], float),
+        np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+                  [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]]),
+        np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]], float)),
+}
+_ROUNDINGS = {2: 12, 4: 24}
 _PAD = {"zeros": "zero", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
@@ -70,39 +87,41 @@ def oracle(x, w, b, lo, hi, mode, groups):
     return out
 
 
-def winograd_magnitude(x, w, b, lo, mode, groups, out_shape):
-    """``|A^T| [sum_c (|G||g_c||G^T|) * (|B^T||d_c||B|)] |A|`` per output, plus ``|bias|``."""
+def winograd_magnitude(x, w, b, lo, mode, groups, out_shape, m=2):
+    """``|A^T| [sum_c (|G||g_c||G^T|) * (|B^T||d_c||B|)] |A|`` of F(m x m, 3x3) per output, plus ``|bias|``."""
+    BT, G, AT = (np.abs(a) for a in _MATRICES[m])
     N, C, H, W = x.shape
     Ho, Wo = out_shape
-    TH, TW = -(-Ho // 2), -(-Wo // 2)
+    TH, TW = -(-Ho // m), -(-Wo // m)
+    P = m + 2
     Cout, Cg = w.shape[:2]
     og = Cout // groups
-    # The engine reads every tile's 4x4 input through the border rule, also past the layer's padding.
-    hi = (2 * TH + 2 - H - lo[0], 2 * TW + 2 - W - lo[1])
+    # The engine reads every tile's input through the border rule, also past the layer's padding.
+    hi = (m * TH + 2 - H - lo[0], m * TW + 2 - W - lo[1])
     xp = np.stack([np.stack([ref.pad(np.abs(x[n, c]).astype(np.float64), lo, hi, _PAD[mode]) for c in range(C)])
                    for n in range(N)])
-    tiles = np.lib.stride_tricks.sliding_window_view(xp, (4, 4), axis=(2, 3))[:, :, ::2, ::2][:, :, :TH, :TW]
-    v = np.einsum("ij,nctsjk,lk->nctsil", np.abs(_BT), tiles, np.abs(_BT))
-    u = np.einsum("ia,ocab,jb->ocij", np.abs(_G), np.abs(w).astype(np.float64), np.abs(_G))
-    m = np.zeros((N, Cout, TH, TW, 4, 4))
+    tiles = np.lib.stride_tricks.sliding_window_view(xp, (P, P), axis=(2, 3))[:, :, ::m, ::m][:, :, :TH, :TW]
+    v = np.einsum("ij,nctsjk,lk->nctsil", BT, tiles, BT)
+    u = np.einsum("ia,ocab,jb->ocij", G, np.abs(w).astype(np.float64), G)
+    mm = np.zeros((N, Cout, TH, TW, P, P))
     for g in range(groups):
-        for i in range(4):
-            for j in range(4):
+        for i in range(P):
+            for j in range(P):
                 vg = v[:, g * Cg:(g + 1) * Cg, :, :, i, j].transpose(1, 0, 2, 3).reshape(Cg, -1)
                 mg = u[g * og:(g + 1) * og, :, i, j] @ vg
-                m[:, g * og:(g + 1) * og, :, :, i, j] = mg.reshape(og, N, TH, TW).transpose(1, 0, 2, 3)
-    y = np.einsum("ai,notsij,bj->notsab", np.abs(_AT), m, np.abs(_AT))
-    y = y.transpose(0, 1, 2, 4, 3, 5).reshape(N, Cout, 2 * TH, 2 * TW)[:, :, :Ho, :Wo]
+                mm[:, g * og:(g + 1) * og, :, :, i, j] = mg.reshape(og, N, TH, TW).transpose(1, 0, 2, 3)
+    y = np.einsum("ai,notsij,bj->notsab", AT, mm, AT)
+    y = y.transpose(0, 1, 2, 4, 3, 5).reshape(N, Cout, m * TH, m * TW)[:, :, :Ho, :Wo]
     if b is not None:
         y = y + np.abs(b).astype(np.float64)[None, :, None, None]
     return y
 
 
-def assert_winograd_close(got, want, magnitude, cg, dtype):
+def assert_winograd_close(got, want, magnitude, cg, dtype, m=2):
     got = np.asarray(got)
     assert got.dtype == np.dtype(dtype)
     assert got.shape == want.shape
-    bound = (_gamma(cg + 12, dtype) + _gamma(9 * cg + 1, np.float64)) * magnitude + np.finfo(dtype).tiny
+    bound = (_gamma(cg + _ROUNDINGS[m], dtype) + _gamma(9 * cg + 1, np.float64)) * magnitude + np.finfo(dtype).tiny
     err = np.abs(got.astype(np.float64) - want)
     worst = np.max(err - bound)
     assert worst <= 0, f"error exceeds the Winograd bound by {worst} (max err {err.max()})"
@@ -123,14 +142,39 @@ def spy(monkeypatch):
     return calls
 
 
-@pytest.fixture(params=["blocks", "channels-last"])
+@pytest.fixture
+def tiles(monkeypatch):
+    """Records the tile size ``m`` of F(m x m, 3x3) that every call of the engine ran."""
+    sizes = []
+    blocks, few = winograd._forward_blocks, winograd._forward_few
+
+    def recording_blocks(x4, w4, out4, m, *rest):
+        sizes.append(m)
+        return blocks(x4, w4, out4, m, *rest)
+
+    def recording_few(*args):
+        sizes.append(2)
+        return few(*args)
+
+    monkeypatch.setattr(winograd, "_forward_blocks", recording_blocks)
+    monkeypatch.setattr(winograd, "_forward_few", recording_few)
+    return sizes
+
+
+# Layouts and tile sizes: (name, m).
+LAYOUTS = {"blocks": 2, "blocks-f4": 4, "channels-last": 2}
+
+
+@pytest.fixture(params=list(LAYOUTS))
 def layout(request, monkeypatch):
-    """Each test runs on both layouts of the engine, on every shape, however small."""
+    """Each test runs on both layouts of the engine and both tile sizes, on every shape, however small."""
     monkeypatch.setattr(winograd, "_WEIGHT_COST", -(10**9))  # use the engine whatever the size
-    if request.param == "blocks":
+    if request.param.startswith("blocks"):
         monkeypatch.setattr(winograd, "_MIN_BLOCKS", 0)
         monkeypatch.setattr(winograd, "WORKSPACE_BYTES", 1)  # one tile row per block
         monkeypatch.setattr(winograd, "_MIN_TILES", 1)
+        large = LAYOUTS[request.param] == 4
+        monkeypatch.setattr(winograd, "large_tiles", lambda *shape: large)
     else:
         monkeypatch.setattr(winograd, "_MIN_BLOCKS", 10**9)
         monkeypatch.setattr(winograd, "SHARED_BYTES", 1 << 40)
@@ -167,8 +211,9 @@ def test_matches_oracle_within_the_winograd_bound(case, mode, dtype, layout, spy
     got = nn.conv2d(x, w, b, padding=padding, groups=groups, padding_mode=mode)
     want = oracle(x, w, b, lo, hi, mode, groups)
     assert spy == [True], "the layer did not run on the Winograd engine"
-    assert_winograd_close(got, want, winograd_magnitude(x, w, b, lo, mode, groups, want.shape[2:]), C // groups,
-                          dtype)
+    m = LAYOUTS[layout]
+    assert_winograd_close(got, want, winograd_magnitude(x, w, b, lo, mode, groups, want.shape[2:], m), C // groups,
+                          dtype, m)
 
 
 def test_large_tile_values_enter_the_bound_but_not_the_window(layout, spy):
@@ -182,7 +227,9 @@ def test_large_tile_values_enter_the_bound_but_not_the_window(layout, spy):
     got = nn.conv2d(x, w, padding=1)
     want = oracle(x, w, None, (1, 1), (1, 1), "zeros", 1)
     assert spy == [True]
-    assert_winograd_close(got, want, winograd_magnitude(x, w, None, (1, 1), "zeros", 1, (6, 6)), 16, np.float32)
+    m = LAYOUTS[layout]
+    assert_winograd_close(got, want, winograd_magnitude(x, w, None, (1, 1), "zeros", 1, (6, 6), m), 16, np.float32,
+                          m)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
@@ -230,7 +277,7 @@ def test_same_bits_at_any_thread_count(layout, dtype, spy):
     assert results[0].tobytes() == results[1].tobytes()
 
 
-def test_transposed_and_input_gradient_layers_use_it(spy):
+def test_transposed_and_input_gradient_layers_use_it(spy, tiles):
     # Stride-1 transposed layers are the forward layer with the flipped,
     # channel-swapped weight: the same engine, against the oracle.
     rng = np.random.default_rng(10)
@@ -240,16 +287,40 @@ def test_transposed_and_input_gradient_layers_use_it(spy):
     wf = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
     want = oracle(x, wf, None, (1, 1), (1, 1), "zeros", 1)
     assert spy == [True]
-    assert_winograd_close(got, want, winograd_magnitude(x, wf, None, (1, 1), "zeros", 1, want.shape[2:]), 32,
-                          np.float64)
+    m = tiles[-1]
+    assert_winograd_close(got, want, winograd_magnitude(x, wf, None, (1, 1), "zeros", 1, want.shape[2:], m), 32,
+                          np.float64, m)
     go = rng.standard_normal((2, 24, 14, 12))
     w2 = rng.standard_normal((24, 32, 3, 3))
     gi = nn.conv2d_input_grad(x.shape, w2, go, padding=1)
     w2f = w2[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
     want = oracle(go, w2f, None, (1, 1), (1, 1), "zeros", 1)
     assert spy == [True, True]
-    assert_winograd_close(gi, want, winograd_magnitude(go, w2f, None, (1, 1), "zeros", 1, want.shape[2:]), 24,
-                          np.float64)
+    m = tiles[-1]
+    assert_winograd_close(gi, want, winograd_magnitude(go, w2f, None, (1, 1), "zeros", 1, want.shape[2:], m), 24,
+                          np.float64, m)
+
+
+def test_large_tiles_on_large_images_only(monkeypatch, spy, tiles):
+    # F(4x4, 3x3) where its products and weight transform cost at most 3/4 of
+    # F(2x2, 3x3)'s and its transformed weight is no larger than input and
+    # output; FASTCONV_WINOGRAD=2 keeps F(2x2, 3x3).
+    assert winograd.large_tiles((8, 64, 56, 56), (8, 64, 56, 56), 64)
+    assert winograd.large_tiles((1, 64, 56, 56), (1, 64, 56, 56), 64)
+    assert not winograd.large_tiles((8, 256, 14, 14), (8, 256, 14, 14), 256)  # 14 = 3.5 tiles of 4
+    assert not winograd.large_tiles((8, 512, 7, 7), (8, 512, 7, 7), 512)
+    assert not winograd.large_tiles((64, 512, 7, 7), (64, 512, 7, 7), 512)  # 4x the weight > input + output
+    rng = np.random.default_rng(14)
+    x = rng.standard_normal((2, 16, 90, 76)).astype(np.float32)
+    w = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
+    got = nn.conv2d(x, w, padding=1)
+    monkeypatch.setattr(_config, "WINOGRAD_LARGE_TILES", False)
+    small = nn.conv2d(x, w, padding=1)
+    assert spy == [True, True] and tiles == [4, 2]
+    want = oracle(x, w, None, (1, 1), (1, 1), "zeros", 1)
+    for m, y in ((4, got), (2, small)):
+        assert_winograd_close(y, want, winograd_magnitude(x, w, None, (1, 1), "zeros", 1, (90, 76), m), 16,
+                              np.float32, m)
 
 
 def test_cost_model_keeps_small_layers_on_direct_summation(spy):
@@ -275,8 +346,8 @@ def test_switched_off_by_the_setting(monkeypatch, spy):
 
 @pytest.mark.skipif(torch is None, reason="torch is not installed")
 @pytest.mark.parametrize("shape", [(8, 64, 56, 64), (8, 128, 28, 128), (8, 256, 14, 256), (8, 512, 7, 512)])
-def test_benchmark_layers_match_torch(shape, spy):
-    # The issue's dense layers at full size, each layout as the shape picks it.
+def test_benchmark_layers_match_torch(shape, spy, tiles):
+    # The issue's dense layers at full size, each layout and tile size as the shape picks it.
     N, C, H, O = shape
     rng = np.random.default_rng(12)
     x = rng.standard_normal((N, C, H, H)).astype(np.float32)
@@ -284,8 +355,9 @@ def test_benchmark_layers_match_torch(shape, spy):
     got = nn.conv2d(x, w, padding=1)
     want = torch.nn.functional.conv2d(torch.from_numpy(x).double(), torch.from_numpy(w).double(), padding=1).numpy()
     assert spy == [True]
-    magnitude = winograd_magnitude(x, w, None, (1, 1), "zeros", 1, (H, H))
-    assert_winograd_close(got, want, magnitude, C, np.float32)
+    assert tiles == [4 if H >= 28 else 2]
+    magnitude = winograd_magnitude(x, w, None, (1, 1), "zeros", 1, (H, H), tiles[0])
+    assert_winograd_close(got, want, magnitude, C, np.float32, tiles[0])
 
 
 def _peak_bytes(call):
@@ -358,7 +430,9 @@ def test_environment_setting_is_read_at_import():
     import sys
 
     code = "from fastconv import _config; print(_config.WINOGRAD, _config.info()['winograd'])"
-    for value, want in (("0", "False off (FASTCONV_WINOGRAD=0)"), ("1", "True on (dense 3x3 CNN layers)")):
+    for value, want in (("0", "False off (FASTCONV_WINOGRAD=0)"),
+                        ("1", "True on (dense 3x3 CNN layers, F(4x4, 3x3) and F(2x2, 3x3))"),
+                        ("2", "True on (dense 3x3 CNN layers, F(2x2, 3x3) only: FASTCONV_WINOGRAD=2)")):
         env = dict(os.environ, FASTCONV_WINOGRAD=value)
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
                                 check=True)

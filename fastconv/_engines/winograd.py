@@ -1,57 +1,71 @@
-"""Winograd engine: dense 3x3 stride-1 CNN layers in 2.25x fewer multiplications.
+"""Winograd engine: dense 3x3 stride-1 CNN layers in 2.25x or 4x fewer multiplications.
 
-Winograd's minimal filtering algorithm F(2x2, 3x3) (Lavin & Gray, "Fast
-Algorithms for Convolutional Neural Networks", 2016) computes a 2x2 block of
-outputs of a 3x3 cross-correlation from the 4x4 input tile it reads::
+Winograd's minimal filtering algorithm F(m x m, 3x3) (Lavin & Gray, "Fast
+Algorithms for Convolutional Neural Networks", 2016) computes an m x m block
+of outputs of a 3x3 cross-correlation from the (m + 2) x (m + 2) input tile
+it reads::
 
     Y = A^T [ (G g G^T) * (B^T d B) ] A          (* elementwise)
 
-with ``g`` the 3x3 kernel, ``d`` the 4x4 tile and small constant matrices
-``A``, ``B``, ``G`` whose entries are 0, +-1 and +-1/2.  Across channels the
-elementwise products become 16 independent matrix products, one per tile
-position ``xi``::
+with ``g`` the 3x3 kernel, ``d`` the tile and small constant matrices ``A``,
+``B``, ``G``.  Across channels the elementwise products become ``(m + 2)^2``
+independent matrix products, one per tile position ``xi``::
 
     M[xi] (O x T)  =  U[xi] (O x C)  @  V[xi] (C x T)
 
 where ``U = G g G^T`` is the transformed weight (made on every call),
 ``V = B^T d B`` the transformed input tiles and ``T`` the number of tiles.
-The products run at the BLAS's speed and need 16 multiply-adds per channel
-and tile where direct summation needs 36 (2x2 outputs x 9 taps); the
-transforms are additions only.
+The products run at the BLAS's speed; the transforms are additions and
+multiplications by small constants.  Two tile sizes:
+
+* F(2x2, 3x3): 16 multiply-adds per channel and tile where direct summation
+  needs 36 (2x2 outputs x 9 taps); ``A``, ``B``, ``G`` hold 0, +-1, +-1/2.
+* F(4x4, 3x3): 36 multiply-adds where direct summation needs 144, and 2.25
+  transformed values per output instead of 4 (so 1.8x less memory traffic);
+  its matrices hold up to 8 and 1/24 (see the F(4x4, 3x3) section), so its
+  rounding error is larger (see below).  Taken on large images, where its
+  cost model (:func:`large_tiles`) says it pays; never on deep layers of
+  small images, where its 2.25x larger transformed weight dominates.
 
 Two layouts, chosen from the shape:
 
-* Many tiles (large images): blocks of tile rows run side by side on
-  fastconv's threads (as in :mod:`.channels`).  Each worker transforms a
-  block of the NCHW input into its own workspace, multiplies with a
-  single-threaded BLAS call and transforms the products into the output.
+* Many tiles (large images), with either tile size: blocks of tile rows run
+  side by side on fastconv's threads (as in :mod:`.channels`).  Each worker
+  transforms a block of the NCHW input into its own workspace, multiplies
+  with a single-threaded BLAS call and transforms the products into the
+  output.
 * Few tiles (deep layers on small images, where blocks of tiles would be
-  too few to share out or too narrow for the BLAS): the input is copied
-  channels-last and every tile is transformed once (vectorised along the
+  too few to share out or too narrow for the BLAS), F(2x2, 3x3) only: the
+  input is copied channels-last and every tile is transformed once (vectorised along the
   channels); then each task makes the whole product of one tile position
   (``M[xi] = U[xi] @ V[xi]^T``, all output channels: the widest product the
   shape allows, which runs fastest), and the products are transformed into
   the NCHW output in slices of output channels.
 
-The transforms of both layouts round in the same order; the products are
-different BLAS calls, so the two layouts may differ in the last bits.  Which
-layout runs, and how the work is cut, depends on the problem shape only,
-never on the thread count, and every output element is computed by one
+The F(2x2, 3x3) transforms of both layouts round in the same order; the
+products are different BLAS calls, so the two layouts may differ in the last
+bits.  Which layout and tile size run, and how the work is cut, depends on
+the problem shape only, never on the thread count, and every output element is computed by one
 worker in a fixed order: results are bitwise identical at any thread count.
 Memory beyond input, output and weight (kept between calls, see
 :mod:`._scratch`): in the many-tiles layout the transformed weight (16/9 of
-the weight) and per worker two blocks of :data:`WORKSPACE_BYTES` and 16
-rows of a block's tiles; in the
-few-tiles layout a channels-last copy of the input, the transformed tiles
+the weight, 4x with F(4x4, 3x3)) and per worker two blocks of
+:data:`WORKSPACE_BYTES` and 16 (F(4x4, 3x3): 72) rows of a block's tiles;
+in the few-tiles layout a channels-last copy of the input, the transformed tiles
 (at most :data:`SHARED_BYTES`), all products (as many bytes times
 ``Cout / C``) and the transformed weight, in two slices of output channels
 made and used one after the other when it exceeds
 :data:`_WEIGHT_SLICE_BYTES` (then 8/9 of the weight).
 
-Rounding: the transforms add and subtract the 16 inputs of a tile before the
+Rounding: the transforms combine all the inputs of a tile before the
 products, so the error of an output is bounded by the magnitudes of its
-whole 4x4 tile rather than of its 3x3 window (the tests check the bound).  A
-NaN or an infinity in a tile would reach all four of its outputs, so the
+whole tile, weighted by the absolute values of the transform matrices,
+rather than by its 3x3 window (the tests check the bound).  F(4x4, 3x3)'s
+larger entries make that bound, and the typical error, about 10x larger
+than F(2x2, 3x3)'s: relative to the largest output, a few 1e-6 in float32
+where F(2x2, 3x3) gives a few 1e-7 and direct summation about 1e-7
+(``FASTCONV_WINOGRAD=2`` keeps the small tile, ``0`` switches the engine
+off).  A NaN or an infinity in a tile would reach all its outputs, so the
 output transforms report non-finite results and the caller then recomputes
 the layer by direct summation, which propagates them as torch does.
 
@@ -88,6 +102,11 @@ _MIN_BLOCKS = 4
 SHARED_BYTES = 8 << 20
 # ... and makes its transformed weight in two slices of output channels when it has more bytes than this.
 _WEIGHT_SLICE_BYTES = 1 << 20
+# F(4x4, 3x3)'s weight transform per pair of channels, in the unit of _WEIGHT_COST (36 values,
+# each 1.4x as costly as one of F(2x2, 3x3)'s 16: measured).
+_WEIGHT_COST_LARGE = 2016
+# The many-tiles layout takes F(4x4, 3x3) when it costs at most this share of F(2x2, 3x3) (see large_tiles).
+_LARGE_TILE_SHARE = 0.75
 
 
 def applies(geometry, groups: int, in_channels: int, out_channels: int, batch: int) -> bool:
@@ -151,27 +170,69 @@ def forward(x, w, out, geometry, groups: int) -> bool:
     blocks, rows = _blocks(N, TH, TW, 16 * (C + Cout) * item)
     if G == 1 and len(blocks) < _MIN_BLOCKS and 16 * C * N * TH * TW * item <= SHARED_BYTES:
         return _forward_few(x4, w4, out4, TH, TW, pads, threads)
-    U = _plane_view("winograd.U", 1, Cout * Cg, (Cout, Cg), x.dtype)[0]
+    return _forward_blocks(x4, w4, out4, 4 if large_tiles(x4.shape, out4.shape, Cg) else 2, pads, G, threads)
+
+
+def large_tiles(in_shape, out_shape, in_per_group: int) -> bool:
+    """Whether the many-tiles layout takes F(4x4, 3x3) rather than F(2x2, 3x3) (a cost model).
+
+    ``in_shape`` is ``(N, C, H, W)``, ``out_shape`` ``(N, Cout, Ho, Wo)``.
+    Per pair of input and output channel, F(m x m, 3x3) costs ``(m + 2)^2``
+    multiply-adds per tile in the products plus its weight transform
+    (:data:`_WEIGHT_COST`, :data:`_WEIGHT_COST_LARGE`, in the same unit).
+    The larger tile is taken when that is at most :data:`_LARGE_TILE_SHARE`
+    of the smaller one's (on large images; not where a 4x4 tile would mostly
+    cover padding or the weight transform would dominate, as on deep layers
+    of small images), and when its transformed weight (4x the weight) is no
+    larger than input and output together, which bounds the memory.  The
+    transforms of the input and the output cost about the same per output
+    for both.  Always False when ``FASTCONV_WINOGRAD=2`` keeps the engine to
+    F(2x2, 3x3).
+    """
+    N, C, H, W = (int(n) for n in in_shape)
+    Cout, Ho, Wo = (int(n) for n in out_shape[1:])
+    t2 = N * (-(-Ho // 2)) * (-(-Wo // 2))
+    t4 = N * (-(-Ho // 4)) * (-(-Wo // 4))
+    return (_config.WINOGRAD_LARGE_TILES
+            and 36 * t4 + _WEIGHT_COST_LARGE <= _LARGE_TILE_SHARE * (16 * t2 + _WEIGHT_COST)
+            and 36 * Cout * in_per_group <= N * (C * H * W + Cout * Ho * Wo))
+
+
+def _forward_blocks(x4, w4, out4, m, pads, G, threads) -> bool:
+    """:func:`forward` in the many-tiles layout with F(m x m, 3x3), ``m`` 2 or 4."""
+    N, C = x4.shape[:2]
+    Cout, Cg = w4.shape[:2]
+    Og = Cout // G
+    Ho, Wo = out4.shape[2:]
+    TH = -(-Ho // m)
+    TW = -(-Wo // m)
+    P = (m + 2) ** 2
     ph, pw, bh, bw = pads
+    dtype = x4.dtype
+    blocks, rows = _blocks(N, TH, TW, P * (C + Cout) * dtype.itemsize)
     width = rows * TW
     workers = max(1, min(threads, len(blocks)))
-    Vw = _flat_planes("winograd.V", workers, C * width, x.dtype)
-    Mw = _flat_planes("winograd.M", workers, Cout * width, x.dtype)
-    rows_w = _scratch.per_worker("winograd.rows", workers, (16, width), x.dtype)
-    pairs_w = _scratch.per_worker("winograd.pairs", workers, (1, 2, TW + 1), x.dtype)
+    if m == 2:
+        weight, inputs, outputs, row_shape = transform_weight, transform_input, transform_output, (1, 2, TW + 1)
+    else:
+        weight, inputs, outputs, row_shape = transform_weight4, transform_input4, transform_output4, (36, width)
+    U = _plane_view("winograd.U", 1, Cout * Cg, (Cout, Cg), dtype, P)[0]
+    Vw = _flat_planes("winograd.V", workers, C * width, dtype, P)
+    Mw = _flat_planes("winograd.M", workers, Cout * width, dtype, P)
+    rows_w = _scratch.per_worker("winograd.rows", workers, (P, width), dtype)
+    row_w = _scratch.per_worker("winograd.pairs", workers, row_shape, dtype)
     parts = min(workers, Cout)
-    _blas.run(range(parts), lambda k, worker: transform_weight(w4, U, k * Cout // parts, (k + 1) * Cout // parts, 0),
-              parts)
-    U = U.reshape(16, G, Og, Cg)
+    _blas.run(range(parts), lambda k, worker: weight(w4, U, k * Cout // parts, (k + 1) * Cout // parts, 0), parts)
+    U = U.reshape(P, G, Og, Cg)
 
     def block(b, worker):
         q0, q1 = b
         tb = (q1 - q0) * TW
         V = Vw[worker]
         M = Mw[worker]
-        transform_input(x4, V, q0, q1, TH, TW, ph, pw, bh, bw, pairs_w[worker], rows_w[worker])
-        np.matmul(U, V[:, :C * tb].reshape(16, G, Cg, tb), out=M[:, :Cout * tb].reshape(16, G, Og, tb))
-        if not transform_output(M, out4, q0, q1, TH, TW, rows_w[worker], 0, Cout):
+        inputs(x4, V, q0, q1, TH, TW, ph, pw, bh, bw, row_w[worker], rows_w[worker])
+        np.matmul(U, V[:, :C * tb].reshape(P, G, Cg, tb), out=M[:, :Cout * tb].reshape(P, G, Og, tb))
+        if not outputs(M, out4, q0, q1, TH, TW, rows_w[worker], 0, Cout):
             nonfinite.append(b)
 
     nonfinite = []
@@ -391,6 +452,275 @@ def transform_output(M, out, q0, q1, TH, TW, S, o_lo, o_hi):
     return bad == 0
 
 
+# --- F(4x4, 3x3) in NCHW blocks of tile rows ----------------------------------------------------
+#
+# The larger tile computes a 4x4 block of outputs from a 6x6 input tile with
+# 36 products: 4x fewer multiply-adds than direct summation (F(2x2, 3x3):
+# 2.25x), and 36 / 16 = 2.25 transformed values per output where F(2x2,
+# 3x3) makes 4, so the transforms also move 1.8x fewer bytes.  Its matrices
+# (Lavin & Gray; interpolation points 0, +-1, +-2 and infinity)::
+#
+#   B^T = [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+#          [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]]
+#   G   = [[1/4, 0, 0], [-1/6, -1/6, -1/6], [-1/6, 1/6, -1/6],
+#          [1/24, 1/12, 1/6], [1/24, -1/12, 1/6], [0, 0, 1]]
+#   A^T = [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]]
+#
+# Multiples by 2, 4 and 8 are written as additions (exact in binary floating
+# point), so that no integer literal promotes float32 data to float64.
+
+
+@_jit.inline
+def _twice(a):
+    return a + a
+
+
+@_jit.inline
+def _bt6(d0, d1, d2, d3, d4, d5):
+    """``B^T (d0, .., d5)`` of F(4x4, 3x3)."""
+    e = d4 - d2
+    f = _twice(d3 - d1)
+    return ((_twice(_twice(d0 - d2)) - d2) + d4, (d4 + d3) - _twice(_twice(d1 + d2)),
+            (d4 - d3) + _twice(_twice(d1 - d2)), e + f, e - f, (_twice(_twice(d1 - d3)) - d3) + d5)
+
+
+@_jit.inline
+def _at6(m0, m1, m2, m3, m4, m5):
+    """``A^T (m0, .., m5)`` of F(4x4, 3x3)."""
+    p = m1 + m2
+    q = m1 - m2
+    r = m3 + m4
+    s = _twice(m3 - m4)
+    return (p + r) + m0, q + s, p + _twice(_twice(r)), (q + _twice(_twice(s))) + m5
+
+
+# Each loop below writes one row (LLVM vectorises a loop only when it can
+# check at run time that its stores overlap none of its loads, and gives up
+# beyond a few such checks: one loop writing six rows stays scalar).
+
+
+@_jit.inline
+def _bt6_planes(src, s0, ss, soff, dst, d0, ds, doff, L):
+    """``dst[d0 + i ds, doff + t] = (B^T (src[s0 + r ss, soff + t] for r < 6))[i]`` for ``t < L``."""
+    r0 = _index(s0)
+    r1 = _index(s0 + ss)
+    r2 = _index(s0 + 2 * ss)
+    r3 = _index(s0 + 3 * ss)
+    r4 = _index(s0 + 4 * ss)
+    r5 = _index(s0 + 5 * ss)
+    for i in range(6):
+        row = _index(d0 + i * ds)
+        if i == 0:
+            for t in range(L):
+                a = _index(soff + t)
+                dst[row, _index(doff + t)] = _bt6(src[r0, a], src[r1, a], src[r2, a], src[r3, a], src[r4, a],
+                                                  src[r5, a])[0]
+        elif i == 1:
+            for t in range(L):
+                a = _index(soff + t)
+                dst[row, _index(doff + t)] = _bt6(src[r0, a], src[r1, a], src[r2, a], src[r3, a], src[r4, a],
+                                                  src[r5, a])[1]
+        elif i == 2:
+            for t in range(L):
+                a = _index(soff + t)
+                dst[row, _index(doff + t)] = _bt6(src[r0, a], src[r1, a], src[r2, a], src[r3, a], src[r4, a],
+                                                  src[r5, a])[2]
+        elif i == 3:
+            for t in range(L):
+                a = _index(soff + t)
+                dst[row, _index(doff + t)] = _bt6(src[r0, a], src[r1, a], src[r2, a], src[r3, a], src[r4, a],
+                                                  src[r5, a])[3]
+        elif i == 4:
+            for t in range(L):
+                a = _index(soff + t)
+                dst[row, _index(doff + t)] = _bt6(src[r0, a], src[r1, a], src[r2, a], src[r3, a], src[r4, a],
+                                                  src[r5, a])[4]
+        else:
+            for t in range(L):
+                a = _index(soff + t)
+                dst[row, _index(doff + t)] = _bt6(src[r0, a], src[r1, a], src[r2, a], src[r3, a], src[r4, a],
+                                                  src[r5, a])[5]
+
+
+@_jit.inline
+def _at6_planes(src, s0, ss, soff, dst, d0, ds, doff, L):
+    """``dst[d0 + i ds, doff + t] = (A^T (src[s0 + r ss, soff + t] for r < 6))[i]`` for ``t < L``, ``i < 4``."""
+    r0 = _index(s0)
+    r1 = _index(s0 + ss)
+    r2 = _index(s0 + 2 * ss)
+    r3 = _index(s0 + 3 * ss)
+    r4 = _index(s0 + 4 * ss)
+    r5 = _index(s0 + 5 * ss)
+    for i in range(4):
+        row = _index(d0 + i * ds)
+        if i == 0:
+            for t in range(L):
+                a = _index(soff + t)
+                dst[row, _index(doff + t)] = _at6(src[r0, a], src[r1, a], src[r2, a], src[r3, a], src[r4, a],
+                                                  src[r5, a])[0]
+        elif i == 1:
+            for t in range(L):
+                a = _index(soff + t)
+                dst[row, _index(doff + t)] = _at6(src[r0, a], src[r1, a], src[r2, a], src[r3, a], src[r4, a],
+                                                  src[r5, a])[1]
+        elif i == 2:
+            for t in range(L):
+                a = _index(soff + t)
+                dst[row, _index(doff + t)] = _at6(src[r0, a], src[r1, a], src[r2, a], src[r3, a], src[r4, a],
+                                                  src[r5, a])[2]
+        else:
+            for t in range(L):
+                a = _index(soff + t)
+                dst[row, _index(doff + t)] = _at6(src[r0, a], src[r1, a], src[r2, a], src[r3, a], src[r4, a],
+                                                  src[r5, a])[3]
+
+
+@_jit.inline
+def _g6(g0, g1, g2):
+    """``G (g0, g1, g2)`` of F(4x4, 3x3)."""
+    e = g0 + g2
+    f = g0 * (1 / 24) + g2 * (1 / 6)
+    h = g1 * (1 / 12)
+    return g0 * 0.25, (e + g1) * (-1 / 6), (e - g1) * (-1 / 6), f + h, f - h, g2
+
+
+@_jit.inline
+def _times_g6t(U, xi, u, c, g0, g1, g2):
+    """``U[xi .. xi + 5, u, c]`` = the row ``(g0, g1, g2)`` times ``G^T``."""
+    v0, v1, v2, v3, v4, v5 = _g6(g0, g1, g2)
+    U[xi, u, c] = v0
+    U[xi + 1, u, c] = v1
+    U[xi + 2, u, c] = v2
+    U[xi + 3, u, c] = v3
+    U[xi + 4, u, c] = v4
+    U[xi + 5, u, c] = v5
+
+
+@_jit.serial
+def transform_weight4(w, U, o_lo, o_hi, u_lo):
+    """``U[xi, o - u_lo, c] = (G w[o, c] G^T)[xi]`` of F(4x4, 3x3) for output channels ``o_lo .. o_hi``.
+
+    Computed in float64 and rounded once into ``U`` (``(36, >= o_hi - u_lo, Cg)``).
+    """
+    Cg = w.shape[1]
+    for o in range(o_lo, o_hi):
+        u = o - u_lo
+        for c in range(Cg):
+            # The three columns of G g, then each of its six rows times G^T.
+            a = _g6(np.float64(w[o, c, 0, 0]), np.float64(w[o, c, 1, 0]), np.float64(w[o, c, 2, 0]))
+            b = _g6(np.float64(w[o, c, 0, 1]), np.float64(w[o, c, 1, 1]), np.float64(w[o, c, 2, 1]))
+            d = _g6(np.float64(w[o, c, 0, 2]), np.float64(w[o, c, 1, 2]), np.float64(w[o, c, 2, 2]))
+            _times_g6t(U, 0, u, c, a[0], b[0], d[0])
+            _times_g6t(U, 6, u, c, a[1], b[1], d[1])
+            _times_g6t(U, 12, u, c, a[2], b[2], d[2])
+            _times_g6t(U, 18, u, c, a[3], b[3], d[3])
+            _times_g6t(U, 24, u, c, a[4], b[4], d[4])
+            _times_g6t(U, 30, u, c, a[5], b[5], d[5])
+
+
+@_jit.inline
+def _load_row4(x, n, c, i, buf, b0, off, W, pw, bw, ntiles):
+    """``buf[b0 + s, off + k] = x[n, c, i, 4k + s - pw]`` for ``s < 6``, ``k < ntiles``.
+
+    Off the row the border rule gives the value.
+    """
+    # Interior k: 0 <= 4k - pw and 4k + 5 - pw <= W - 1.
+    k_lo = min((pw + 3) // 4, ntiles)
+    k_hi = max(min((W - 6 + pw) // 4 + 1, ntiles), k_lo)
+    for k in range(k_lo):
+        for s in range(6):
+            buf[b0 + s, off + k] = _at(x, n, c, i, 4 * k + s - pw, W, bw)
+    for s in range(6):
+        row = _index(b0 + s)
+        for k in range(k_lo, k_hi):
+            buf[row, _index(off + k)] = x[n, c, i, _index(4 * k + s - pw)]
+    for k in range(k_hi, ntiles):
+        for s in range(6):
+            buf[b0 + s, off + k] = _at(x, n, c, i, 4 * k + s - pw, W, bw)
+
+
+@_jit.serial
+def transform_input4(x, V, q0, q1, TH, TW, ph, pw, bh, bw, D, R):
+    """:func:`transform_input` of F(4x4, 3x3): ``V[xi, c L + (q - q0) TW + k] = (B^T d B)[xi]``.
+
+    Tile ``(ty, k)`` reads input rows ``4 ty - ph ..`` and columns
+    ``4 k - pw ..`` (six each).  Per channel, all the tiles of the block are
+    first copied into ``D[6 r + s, tile] = d[r, s]`` (the only loops as short
+    as a row of tiles), then ``d B`` is taken for every tile into
+    ``R[6 r + j, tile]`` and ``B^T`` combines its rows: both loops run over
+    the block's ``L`` tiles, which vectorises well.  ``V`` is
+    ``(36, >= C L)``, ``D`` and ``R`` scratch of shape ``(36, >= L)``.
+    """
+    C = x.shape[1]
+    H = x.shape[2]
+    W = x.shape[3]
+    L = (q1 - q0) * TW
+    for c in range(C):
+        for q in range(q0, q1):
+            n = q // TH
+            ty = q % TH
+            off = (q - q0) * TW
+            for r in range(6):
+                i = 4 * ty + r - ph
+                if i < 0 or i >= H:
+                    i = _map_index(i, H, bh)
+                if i < 0:
+                    for s in range(6 * r, 6 * r + 6):
+                        for k in range(TW):
+                            D[s, _index(off + k)] = 0
+                elif bw == ZERO:
+                    # (Zero padding as a constant folds the border code away.)
+                    _load_row4(x, n, c, i, D, 6 * r, off, W, pw, ZERO, TW)
+                else:
+                    _load_row4(x, n, c, i, D, 6 * r, off, W, pw, bw, TW)
+        # d B along each row of the tiles, then B^T down their columns.
+        for r in range(6):
+            _bt6_planes(D, 6 * r, 1, 0, R, 6 * r, 1, 0, L)
+        for j in range(6):
+            _bt6_planes(R, j, 6, 0, V, j, 6, c * L, L)
+
+
+@_jit.serial
+def transform_output4(M, out, q0, q1, TH, TW, S, o_lo, o_hi):
+    """:func:`transform_output` of F(4x4, 3x3): ``out[n, o, 4 ty + a, 4 k + b] = (A^T M A)[a, b]``.
+
+    ``M`` is ``(36, >= o_hi L)``; ``S`` scratch of shape ``(24, >= L)``
+    takes ``A^T`` down the columns of all the block's tiles.  Returns
+    whether every output written is finite.
+    """
+    Ho = out.shape[2]
+    Wo = out.shape[3]
+    full = Wo // 4
+    L = (q1 - q0) * TW
+    bad = 0
+    for o in range(o_lo, o_hi):
+        b = o * L
+        for j in range(6):
+            _at6_planes(M, j, 6, b, S, j, 6, 0, L)
+        # ... then A along the rows, into the output.
+        for q in range(q0, q1):
+            n = q // TH
+            y = 4 * (q % TH)
+            base = (q - q0) * TW
+            for a in range(min(4, Ho - y)):
+                s = 6 * a
+                for k in range(full):
+                    t = _index(base + k)
+                    p0, p1, p2, p3 = _at6(S[s, t], S[s + 1, t], S[s + 2, t], S[s + 3, t], S[s + 4, t], S[s + 5, t])
+                    out[n, o, y + a, _index(4 * k)] = p0
+                    out[n, o, y + a, _index(4 * k + 1)] = p1
+                    out[n, o, y + a, _index(4 * k + 2)] = p2
+                    out[n, o, y + a, _index(4 * k + 3)] = p3
+                    bad |= ((p0 - p0) + (p1 - p1)) + ((p2 - p2) + (p3 - p3)) != 0
+                if full < TW:
+                    t = base + full
+                    p = _at6(S[s, t], S[s + 1, t], S[s + 2, t], S[s + 3, t], S[s + 4, t], S[s + 5, t])
+                    for e in range(Wo - 4 * full):
+                        out[n, o, y + a, 4 * full + e] = p[e]
+                        bad |= p[e] - p[e] != 0
+    return bad == 0
+
+
 # --- few tiles: channels-last ---------------------------------------------------------------------
 
 
@@ -556,9 +886,9 @@ def _planes(slot: str, workers: int, size: int, dtype, planes: int = 16) -> np.n
     return _scratch.empty(slot, (workers, planes * stride), dtype)
 
 
-def _flat_planes(slot: str, workers: int, size: int, dtype) -> np.ndarray:
-    """``(workers, 16, stride)`` C-contiguous scratch of 16 planes of at least ``size`` elements (see :func:`_planes`)."""
-    return _planes(slot, workers, size, dtype).reshape(workers, 16, -1)
+def _flat_planes(slot: str, workers: int, size: int, dtype, planes: int = 16) -> np.ndarray:
+    """``(workers, planes, stride)`` C-contiguous scratch of planes of ``>= size`` elements (see :func:`_planes`)."""
+    return _planes(slot, workers, size, dtype, planes).reshape(workers, planes, -1)
 
 
 def _plane_view(slot: str, workers: int, size: int, shape, dtype, planes: int = 16) -> np.ndarray:
