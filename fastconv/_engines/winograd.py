@@ -220,7 +220,7 @@ def _forward_blocks(x4, w4, out4, m, pads, G, threads) -> bool:
     Vw = _flat_planes("winograd.V", workers, C * width, dtype, P)
     Mw = _flat_planes("winograd.M", workers, Cout * width, dtype, P)
     rows_w = _scratch.per_worker("winograd.rows", workers, (P, width), dtype)
-    row_w = _scratch.per_worker("winograd.pairs", workers, row_shape, dtype)
+    row_w = _scratch.per_worker("winograd.loaded", workers, row_shape, dtype)  # rows as loaded
     parts = min(workers, Cout)
     _blas.run(range(parts), lambda k, worker: weight(w4, U, k * Cout // parts, (k + 1) * Cout // parts, 0), parts)
     U = U.reshape(P, G, Og, Cg)
