@@ -514,36 +514,10 @@ def _bt6_planes(src, s0, ss, soff, dst, d0, ds, doff, L):
     r5 = _index(s0 + 5 * ss)
     for i in range(6):
         row = _index(d0 + i * ds)
-        if i == 0:
-            for t in range(L):
-                a = _index(soff + t)
-                dst[row, _index(doff + t)] = _bt6(src[r0, a], src[r1, a], src[r2, a], src[r3, a], src[r4, a],
-                                                  src[r5, a])[0]
-        elif i == 1:
-            for t in range(L):
-                a = _index(soff + t)
-                dst[row, _index(doff + t)] = _bt6(src[r0, a], src[r1, a], src[r2, a], src[r3, a], src[r4, a],
-                                                  src[r5, a])[1]
-        elif i == 2:
-            for t in range(L):
-                a = _index(soff + t)
-                dst[row, _index(doff + t)] = _bt6(src[r0, a], src[r1, a], src[r2, a], src[r3, a], src[r4, a],
-                                                  src[r5, a])[2]
-        elif i == 3:
-            for t in range(L):
-                a = _index(soff + t)
-                dst[row, _index(doff + t)] = _bt6(src[r0, a], src[r1, a], src[r2, a], src[r3, a], src[r4, a],
-                                                  src[r5, a])[3]
-        elif i == 4:
-            for t in range(L):
-                a = _index(soff + t)
-                dst[row, _index(doff + t)] = _bt6(src[r0, a], src[r1, a], src[r2, a], src[r3, a], src[r4, a],
-                                                  src[r5, a])[4]
-        else:
-            for t in range(L):
-                a = _index(soff + t)
-                dst[row, _index(doff + t)] = _bt6(src[r0, a], src[r1, a], src[r2, a], src[r3, a], src[r4, a],
-                                                  src[r5, a])[5]
+        for t in range(L):
+            a = _index(soff + t)
+            dst[row, _index(doff + t)] = _bt6(src[r0, a], src[r1, a], src[r2, a], src[r3, a], src[r4, a],
+                                            src[r5, a])[i]
 
 
 @_jit.serial
@@ -557,26 +531,10 @@ def _at6_planes(src, s0, ss, soff, dst, d0, ds, doff, L):
     r5 = _index(s0 + 5 * ss)
     for i in range(4):
         row = _index(d0 + i * ds)
-        if i == 0:
-            for t in range(L):
-                a = _index(soff + t)
-                dst[row, _index(doff + t)] = _at6(src[r0, a], src[r1, a], src[r2, a], src[r3, a], src[r4, a],
-                                                  src[r5, a])[0]
-        elif i == 1:
-            for t in range(L):
-                a = _index(soff + t)
-                dst[row, _index(doff + t)] = _at6(src[r0, a], src[r1, a], src[r2, a], src[r3, a], src[r4, a],
-                                                  src[r5, a])[1]
-        elif i == 2:
-            for t in range(L):
-                a = _index(soff + t)
-                dst[row, _index(doff + t)] = _at6(src[r0, a], src[r1, a], src[r2, a], src[r3, a], src[r4, a],
-                                                  src[r5, a])[2]
-        else:
-            for t in range(L):
-                a = _index(soff + t)
-                dst[row, _index(doff + t)] = _at6(src[r0, a], src[r1, a], src[r2, a], src[r3, a], src[r4, a],
-                                                  src[r5, a])[3]
+        for t in range(L):
+            a = _index(soff + t)
+            dst[row, _index(doff + t)] = _at6(src[r0, a], src[r1, a], src[r2, a], src[r3, a], src[r4, a],
+                                            src[r5, a])[i]
 
 
 @_jit.inline
