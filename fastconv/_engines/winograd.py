@@ -102,9 +102,9 @@ _MIN_BLOCKS = 4
 SHARED_BYTES = 8 << 20
 # ... and makes its transformed weight in two slices of output channels when it has more bytes than this.
 _WEIGHT_SLICE_BYTES = 1 << 20
-# F(4x4, 3x3)'s weight transform per pair of channels, in the unit of _WEIGHT_COST (36 values,
-# each 1.4x as costly as one of F(2x2, 3x3)'s 16: measured).
-_WEIGHT_COST_LARGE = 2016
+# F(4x4, 3x3)'s weight transform per pair of channels, in the unit of _WEIGHT_COST: 36 values,
+# each 1.4x as costly as one of F(2x2, 3x3)'s 16 (measured).
+_WEIGHT_COST_LARGE = round(36 / 16 * 1.4 * _WEIGHT_COST)
 # The many-tiles layout takes F(4x4, 3x3) when it costs at most this share of F(2x2, 3x3) (see large_tiles).
 _LARGE_TILE_SHARE = 0.75
 
