@@ -512,7 +512,8 @@ def test_kernels_are_compiled():
 
     from fastconv._engines import channels, depthwise
 
-    for f in (channels._map_index, channels.im2col_tasks, channels.col2im_planes, depthwise._fill,
+    for f in (channels._map_index, channels.im2col_tasks, channels.stage_rows, channels.im2col_staged,
+              channels.col2im_planes, depthwise._fill,
               depthwise._plane, depthwise._plane_in_place, depthwise._plane_padded,
               depthwise.depthwise):
         assert isinstance(f, CPUDispatcher), f
@@ -536,6 +537,108 @@ def test_depthwise_layers_with_padding_far_beyond_the_plane_gather_blocks():
     np.testing.assert_array_equal(nn.conv1d(x, w, padding=10**9, dilation=10**9, groups=2), np.ones((1, 2, 5)))
     got = nn.conv1d(x, w, padding=10**5, groups=2)
     assert got.shape == (1, 2, 5 + 2 * 10**5 - 2) and got.sum() == 2 * 3 * 5
+
+
+def _im2col_oracle(x, n0, n1, r0, r1, k, stride, dilation, pad, mode):
+    """The column matrix of images ``n0 .. n1`` and output rows ``r0 .. r1``, from an np.pad copy (2-D layers)."""
+    (KH, KW), (s1, s2), (d1, d2), (p1, p2) = k, stride, dilation, pad
+    N, C, H, W = x.shape
+    Ho = (H + 2 * p1 - (KH - 1) * d1 - 1) // s1 + 1
+    Wo = (W + 2 * p2 - (KW - 1) * d2 - 1) // s2 + 1
+    # Negative padding crops; np.pad takes the positive part.
+    xp = np.pad(x, [(0, 0), (0, 0), (max(p1, 0),) * 2, (max(p2, 0),) * 2], mode=mode)
+    xp = xp[:, :, max(-p1, 0):xp.shape[2] - max(-p1, 0), max(-p2, 0):xp.shape[3] - max(-p2, 0)]
+    cols = np.empty((C, KH, KW, n1 - n0, r1 - r0, Wo), x.dtype)
+    for kh in range(KH):
+        for kw in range(KW):
+            rows = xp[n0:n1, :, kh * d1: kh * d1 + (Ho - 1) * s1 + 1: s1]
+            win = rows[:, :, :, kw * d2: kw * d2 + (Wo - 1) * s2 + 1: s2]
+            cols[:, kh, kw] = win[:, :, r0:r1].transpose(1, 0, 2, 3)
+    return cols.reshape(C * KH * KW, -1), (Ho, Wo)
+
+
+@pytest.mark.parametrize("mode", ["constant", "edge", "reflect", "symmetric", "wrap"])
+@pytest.mark.parametrize("k, stride, dilation, pad", [
+    ((3, 3), (1, 1), (1, 1), (1, 1)),
+    ((3, 5), (2, 1), (1, 2), (2, 3)),
+    ((1, 3), (2, 1), (1, 1), (1, 1)),
+    ((2, 4), (1, 1), (2, 1), (0, 2)),
+    ((3, 3), (1, 1), (1, 1), (-1, -1)),
+    ((5, 1), (2, 1), (1, 1), (4, 0)),
+])
+def test_staged_gather_against_an_np_pad_oracle(mode, k, stride, dilation, pad):
+    # The staged column matrix (a border-extended copy of the block's rows,
+    # then plain row copies) equals the one built from np.pad, for every
+    # border rule, blocks of several images and blocks of rows, gathered in
+    # one part or several.
+    from fastconv._engines import borders, channels
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 4, 7, 6)).astype(np.float32)
+    if mode != "constant" and min(pad) < 0:
+        return  # a crop reads no border: covered by the zero rule
+    rule = {"constant": borders.ZERO, "edge": borders.EDGE, "reflect": borders.REFLECT,
+            "symmetric": borders.SYMMETRIC, "wrap": borders.WRAP}[mode]
+    i64 = lambda *v: np.array(v, dtype=np.int64)  # noqa: E731
+    _, (Ho, Wo) = _im2col_oracle(x, 0, 1, 0, 1, k, stride, dilation, pad, mode)
+    geometry = (i64(1, 7, 6), i64(1, Ho, Wo), i64(1, *k), i64(1, *stride), i64(1, *dilation), i64(0, *pad),
+                i64(borders.ZERO, rule, rule))
+    x5 = x[:, :, None]
+    for n0, n1, r0, r1 in [(0, 3, 0, Ho), (1, 2, 0, Ho), (2, 3, 1, Ho), (0, 1, Ho - 1, Ho)]:
+        want, _ = _im2col_oracle(x, n0, n1, r0, r1, k, stride, dilation, pad, mode)
+        for parts in (1, 3):
+            cols = np.full(want.shape, np.nan, np.float32)
+            assert channels._staged(x5, cols, n0, n1, r0, r1, geometry, parts)
+            assert np.array_equal(cols, want), (n0, n1, r0, r1, parts)
+
+
+def test_staged_gather_leaves_far_dilations_to_the_general_path():
+    # A stage wider than the column matrix (dilation far beyond the row) is not made.
+    from fastconv._engines import channels
+
+    i64 = lambda *v: np.array(v, dtype=np.int64)  # noqa: E731
+    x5 = np.ones((1, 2, 1, 3, 4), np.float32)
+    geometry = (i64(1, 3, 4), i64(1, 3, 4), i64(1, 1, 2), i64(1, 1, 1), i64(1, 1, 10**6), i64(0, 0, 10**6),
+                i64(0, 0, 0))
+    cols = np.empty((4, 12), np.float32)
+    assert not channels._staged(x5, cols, 0, 1, 0, 3, geometry, 1)
+
+
+@needs_torch
+@pytest.mark.parametrize("shape", [(1, 256, 7, 7, 512, 3, 1), (2, 128, 5, 6, 384, 3, 0), (1, 64, 9, 9, 256, 1, 0),
+                                   (1, 32, 12, 10, 300, 1, 1)])
+def test_lone_blocks_multiplied_in_output_slices(shape, monkeypatch):
+    # Batch-1 layers on small images are one block: it is gathered by every
+    # worker and multiplied in slices of output channels.  Against torch in
+    # float64 and float32 (the rounding bound of the module notes), and
+    # bitwise the same at any thread count (the slices depend on the shape).
+    import fastconv
+    from fastconv import _config
+    from fastconv._engines import channels
+
+    monkeypatch.setattr(_config, "WINOGRAD", False)
+    N, C, H, W, O, K, p = shape
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((N, C, H, W))
+    w = rng.standard_normal((O, C, K, K))
+    assert channels._output_slices(1, 1, O) > 1
+    want = F.conv2d(torch.from_numpy(x), torch.from_numpy(w), padding=p).numpy()
+    magnitude = F.conv2d(torch.from_numpy(np.abs(x)), torch.from_numpy(np.abs(w)), padding=p).numpy()
+    before = fastconv.get_num_threads()
+    results = []
+    try:
+        for threads in sorted({1, before}):
+            fastconv.set_num_threads(threads)
+            results.append(nn.conv2d(x, w, padding=p))
+            results.append(nn.conv2d(x.astype(np.float32), w.astype(np.float32), padding=p))
+    finally:
+        fastconv.set_num_threads(before)
+    L = C * K * K + 1
+    for got, u in zip(results[:2], (2.0**-53, 2.0**-24)):
+        # float32 inputs are rounded once more (|x|, |w| relative u each), hence 3 u per product.
+        assert np.all(np.abs(got - want) <= 2 * (L + 3) * u * magnitude + 1e-30)
+    for a, b in zip(results[:2], results[-2:]):
+        assert np.array_equal(a, b)
 
 
 def test_strides_longer_than_the_row_gather_no_padded_rows():

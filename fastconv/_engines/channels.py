@@ -19,6 +19,13 @@ product is wide enough for BLAS to run near its peak.  A 1x1 layer with
 stride 1 and no padding needs no gathering at all: the input *is* the column
 matrix.
 
+Gathering 2-D (and 1-D) layers with stride 1 along the rows first copies the
+block's input rows, extended by the border rule, into a *stage* no larger
+than the column matrix; each row of the column matrix is then plain copies
+of stage rows (:func:`stage_rows`, :func:`im2col_staged`).  Other layers
+(3-D, strided rows, dilations far beyond the input) apply the border rule
+tap by tap as they gather (:func:`im2col_tasks`).
+
 Layout contract (enforced by :mod:`fastconv._execute`): ``x`` is
 ``(N, C, D, H, W)``, C-contiguous, read-only, in the compute dtype (1-D and
 2-D layers have unit leading spatial dims); ``w`` is ``(Cout, Cg, KD, KH,
@@ -28,7 +35,9 @@ border rules zero, edge, symmetric, reflect and wrap of :mod:`.borders`.
 
 Threads and determinism: blocks run side by side on fastconv's threads,
 each gathered by its worker and multiplied by a single-threaded BLAS call
-(see :mod:`._blas`).  The gather is a copy; every output element is the dot
+(see :mod:`._blas`).  A layer that is one block (batch 1 on a small image)
+is gathered by all workers, then multiplied in slices of output channels
+side by side; the slices are set by the shape alone (:func:`_output_slices`).  The gather is a copy; every output element is the dot
 product of one weight row with one column, computed by one BLAS call on one
 thread, so results do not depend on the thread count.  The weight gradient
 adds its blocks into a fixed number of partial sums, then those in order.
@@ -200,13 +209,113 @@ def im2col_tasks(x, cols, n0, n1, r0, r1, in_dims, out_dims, k_dims, stride, dil
                 row[j] = src[m] if m >= 0 else 0
 
 
-def gather(x, cols, n0, n1, r0, r1, geometry) -> None:
+@_jit.serial
+def stage_rows(x, xs, n0, ih_lo, iw_lo, b1, b2, c_lo, c_hi):
+    """``xs[n, c, i, j] = x~[n0 + n, c, 0, ih_lo + i, iw_lo + j]`` for channels ``c_lo .. c_hi``.
+
+    ``x~`` is the input extended by the border rules ``b1`` (rows) and ``b2``
+    (columns); the ZERO rule gives 0.
+    """
+    H = x.shape[3]
+    W = x.shape[4]
+    Ws = xs.shape[3]
+    # Columns j_lo .. j_hi read inside the row.
+    j_lo = min(max(0, -iw_lo), Ws)
+    j_hi = max(min(Ws, W - iw_lo), j_lo)
+    for n in range(xs.shape[0]):
+        for c in range(c_lo, c_hi):
+            for i in range(xs.shape[2]):
+                dst = xs[n, c, i]
+                m = _map_index(ih_lo + i, H, b1)
+                if m < 0:
+                    for j in range(Ws):
+                        dst[j] = 0
+                    continue
+                src = x[n0 + n, c, 0, m]
+                for j in range(j_lo):
+                    k = _map_index(iw_lo + j, W, b2)
+                    dst[j] = src[k] if k >= 0 else 0
+                seg = src[j_lo + iw_lo:]
+                out = dst[j_lo:]
+                for j in range(j_hi - j_lo):
+                    out[j] = seg[j]
+                for j in range(j_hi, Ws):
+                    k = _map_index(iw_lo + j, W, b2)
+                    dst[j] = src[k] if k >= 0 else 0
+
+
+@_jit.serial
+def im2col_staged(xs, cols, nr, Wo, KH, KW, s1, d1, d2, task_lo, task_hi):
+    """Rows ``task_lo .. task_hi`` of ``cols`` (as :func:`im2col_tasks`) from a staged block :func:`stage_rows` made.
+
+    Every tap reads inside ``xs``: no border rule, one contiguous copy per output row.
+    """
+    nimg = xs.shape[0]
+    KK = KH * KW
+    for task in range(task_lo, task_hi):
+        ni = task % nimg
+        rest = task // nimg
+        t = rest % KK
+        c = rest // KK
+        kw = t % KW
+        kh = t // KW
+        crow = cols[c * KK + t]
+        for r in range(nr):
+            src = xs[ni, c, r * s1 + kh * d1, kw * d2:]
+            dst = crow[(ni * nr + r) * Wo:]
+            for j in range(Wo):
+                dst[j] = src[j]
+
+
+def _staged(x, cols, n0, n1, r0, r1, geometry, parts: int) -> bool:
+    """:func:`gather` through a staged copy of the block's input rows; False where it does not apply.
+
+    Applies to 2-D (and 1-D) layers with stride 1 along the rows.  The stage
+    holds every input value the block reads, already extended by the border
+    rules, so each column-matrix row is plain copies of input rows: with
+    small images, where rows are a few values long, the border logic of
+    :func:`im2col_tasks` costs far more than the copies (measured 5-9x).  The
+    stage is at most as large as the column matrix (else the general path
+    runs, as for dilations far beyond the input).
+    """
+    in_dims, out_dims, k_dims, stride, dilation, pad_lo, border = geometry
+    if not (int(in_dims[0]) == 1 and int(out_dims[0]) == 1 and int(k_dims[0]) == 1 and int(pad_lo[0]) == 0
+            and int(stride[2]) == 1):
+        return False
+    KH, KW = int(k_dims[1]), int(k_dims[2])
+    s1, d1, d2 = int(stride[1]), int(dilation[1]), int(dilation[2])
+    p1, p2 = int(pad_lo[1]), int(pad_lo[2])
+    Wo = int(out_dims[2])
+    nimg, nr, C = n1 - n0, r1 - r0, x.shape[1]
+    Hs = (nr - 1) * s1 + (KH - 1) * d1 + 1
+    Ws = Wo + (KW - 1) * d2
+    if nimg * C * Hs * Ws > cols.size:
+        return False
+    xs = _scratch.empty("channels.staged", (nimg, C, Hs, Ws), x.dtype)
+    b1, b2 = int(border[1]), int(border[2])
+    per_channel = KH * KW * nimg  # rows of cols per channel
+
+    def part(k, worker):
+        # A part stages its channels, then copies their rows of cols.
+        c_lo, c_hi = k * C // parts, (k + 1) * C // parts
+        stage_rows(x, xs, n0, r0 * s1 - p1, -p2, b1, b2, c_lo, c_hi)
+        im2col_staged(xs, cols, nr, Wo, KH, KW, s1, d1, d2, c_lo * per_channel, c_hi * per_channel)
+
+    _blas.run(range(parts), part, parts)
+    return True
+
+
+def gather(x, cols, n0, n1, r0, r1, geometry, parts: int = 1) -> None:
     """Fill ``cols[(c, t), (n - n0, r - r0, ow)]`` for images ``n0 .. n1`` and output rows ``r0 .. r1``.
 
     An output row ``r`` is a pair ``(od, oh)`` of the first two spatial
     dims; ``t`` runs over the kernel taps ``(kd, kh, kw)``.  Runs in the
-    calling thread (the caller runs blocks side by side).
+    calling thread, or in ``parts`` parts side by side on fastconv's
+    threads (the caller runs blocks side by side, or gathers a lone block
+    with every worker).
     """
+    if _staged(x, cols, n0, n1, r0, r1, geometry, parts):
+        return
     in_dims, out_dims, k_dims, stride, dilation, pad_lo, border = geometry
     ntasks = x.shape[1] * int(np.prod(k_dims)) * (n1 - n0)
     s2 = int(stride[2])
@@ -224,8 +333,13 @@ def gather(x, cols, n0, n1, r0, r1, geometry) -> None:
         split_phases(x, xs, n0, h_lo, s2)
     else:
         xs = np.empty((0, 1, 1, 1), x.dtype)
-    im2col_tasks(x, cols, n0, n1, r0, r1, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border,
-                 0, ntasks, xs, h_lo)
+    if parts == 1:
+        im2col_tasks(x, cols, n0, n1, r0, r1, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border,
+                     0, ntasks, xs, h_lo)
+        return
+    _blas.run(range(parts), lambda k, worker: im2col_tasks(
+        x, cols, n0, n1, r0, r1, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border,
+        k * ntasks // parts, (k + 1) * ntasks // parts, xs, h_lo), parts)
 
 
 @_jit.serial
@@ -352,6 +466,20 @@ def _plan_blocks(x, w, geometry, groups):
     return [(n0, min(n0 + per, N), 0, R) for n0 in range(0, N, per)], KK, R, P
 
 
+# A lone block (one group) is multiplied in up to this many slices of output
+# channels side by side, each at least this many channels: the shape alone
+# sets the slices, so results do not depend on the thread count.
+_SLICES = 4
+_MIN_SLICE = 128
+
+
+def _output_slices(nblocks: int, G: int, Og: int) -> int:
+    """Slices of output channels a layer of ``nblocks`` blocks is multiplied in (1: none)."""
+    if G != 1 or nblocks > 1:
+        return 1
+    return max(1, min(_SLICES, Og // _MIN_SLICE))
+
+
 def _threads() -> int:
     from .._config import threads
 
@@ -387,7 +515,14 @@ def forward(x, w, out, geometry, groups: int) -> None:
             else:
                 np.matmul(wm, xm[n, :, :, p0:p1], out=outm[n].reshape(G, Og, -1)[:, :, p0:p1])
 
-        _blas.run([(n, p0) for n in range(N) for p0 in range(0, P, step)], pointwise, threads)
+        blocks = [(n, p0) for n in range(N) for p0 in range(0, P, step)]
+        slices = _output_slices(len(blocks), G, Og)
+        if slices > 1:
+            _blas.run(range(slices), lambda k, worker: np.matmul(
+                wm[0, k * Cout // slices:(k + 1) * Cout // slices], xm[0, 0],
+                out=outm[0][k * Cout // slices:(k + 1) * Cout // slices]), threads)
+            return
+        _blas.run(blocks, pointwise, threads)
         return
     blocks, KK, R, P = _plan_blocks(x, w, geometry, groups)
     Wo = int(out_dims[2])
@@ -396,6 +531,25 @@ def forward(x, w, out, geometry, groups: int) -> None:
     workers = max(1, min(threads, len(blocks)))
     work = np.empty((workers, C * KK * width), x.dtype)
     tmp = np.empty((workers, G, Og, width), x.dtype) if any(b[1] - b[0] > 1 for b in blocks) else None
+
+    slices = _output_slices(len(blocks), G, Og)
+    if slices > 1:
+        # One block, nothing to share out (batch-1 layers on small images):
+        # every worker gathers a share of it, then the slices of output
+        # channels are multiplied side by side.
+        (n0, n1, r0, r1), = blocks
+        cols = work[0, : C * KK * width].reshape(C * KK, width)
+        gather(x, cols, n0, n1, r0, r1, geometry, threads)
+        dst = outm[n0][:, r0 * Wo: r1 * Wo] if n1 - n0 == 1 else tmp[0, 0, :, :width]
+
+        def part(k, worker):
+            o0, o1 = k * Cout // slices, (k + 1) * Cout // slices
+            np.matmul(wm[0, o0:o1], cols, out=dst[o0:o1])
+
+        _blas.run(range(slices), part, threads)
+        if n1 - n0 > 1:
+            outm[n0:n1] = dst.reshape(Cout, n1 - n0, P).transpose(1, 0, 2)
+        return
 
     def block(b, worker):
         n0, n1, r0, r1 = b
