@@ -169,6 +169,7 @@ LAYOUTS = {"blocks": 2, "blocks-f4": 4, "channels-last": 2}
 def layout(request, monkeypatch):
     """Each test runs on both layouts of the engine and both tile sizes, on every shape, however small."""
     monkeypatch.setattr(winograd, "_WEIGHT_COST", -(10**9))  # use the engine whatever the size
+    monkeypatch.setattr(winograd, "_MIN_LAYER_TILES", 0)
     if request.param.startswith("blocks"):
         monkeypatch.setattr(winograd, "_MIN_BLOCKS", 0)
         monkeypatch.setattr(winograd, "WORKSPACE_BYTES", 1)  # one tile row per block
@@ -281,7 +282,7 @@ def test_transposed_and_input_gradient_layers_use_it(spy, tiles):
     # Stride-1 transposed layers are the forward layer with the flipped,
     # channel-swapped weight: the same engine, against the oracle.
     rng = np.random.default_rng(10)
-    x = rng.standard_normal((2, 32, 14, 12))
+    x = rng.standard_normal((2, 32, 18, 16))
     w = rng.standard_normal((32, 24, 3, 3))  # (C_in, C_out, kh, kw) as torch's conv_transpose2d
     got = nn.conv_transpose2d(x, w, padding=1)
     wf = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
@@ -290,7 +291,7 @@ def test_transposed_and_input_gradient_layers_use_it(spy, tiles):
     m = tiles[-1]
     assert_winograd_close(got, want, winograd_magnitude(x, wf, None, (1, 1), "zeros", 1, want.shape[2:], m), 32,
                           np.float64, m)
-    go = rng.standard_normal((2, 24, 14, 12))
+    go = rng.standard_normal((2, 24, 18, 16))
     w2 = rng.standard_normal((24, 32, 3, 3))
     gi = nn.conv2d_input_grad(x.shape, w2, go, padding=1)
     w2f = w2[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
@@ -330,6 +331,8 @@ def test_cost_model_keeps_small_layers_on_direct_summation(spy):
     assert spy == []
     nn.conv2d(rng.standard_normal((1, 64, 32, 32)).astype(np.float32), w, padding=1)
     assert spy == [True]
+    nn.conv2d(rng.standard_normal((1, 64, 14, 14)).astype(np.float32), w, padding=1)  # 49 tiles: too few
+    nn.conv2d(rng.standard_normal((4, 64, 7, 7)).astype(np.float32), w, padding=1)  # 64 tiles
     nn.conv2d(rng.standard_normal((1, 8, 32, 32)).astype(np.float32), w[:, :8], padding=1)  # too few channels
     nn.conv2d(rng.standard_normal((1, 64, 32, 32)).astype(np.float32), w, padding=1, stride=2)
     nn.conv2d(rng.standard_normal((1, 64, 32, 32)).astype(np.float32), w, padding=2, dilation=2)
@@ -386,7 +389,7 @@ def test_peak_memory_of_the_dense_layers(shape):
     N, C, H, O = shape
     x = np.ones((N, C, H, H), np.float32)
     w = np.ones((O, C, 3, 3), np.float32)
-    nn.conv2d(x[:1], w, padding=1)  # compile / load the kernels first
+    nn.conv2d(x, w, padding=1)  # compile / load the kernels first
     peak, out = _peak_bytes(lambda: nn.conv2d(x, w, padding=1))
     assert out[0, 0, 3, 3] == C * 9
     assert peak <= 2 * (x.nbytes + out.nbytes + w.nbytes)
@@ -439,7 +442,7 @@ def test_environment_setting_is_read_at_import():
         assert result.stdout.strip() == want
 
 
-@pytest.mark.parametrize("shape", [(2, 32, 64, 32), (4, 64, 6, 64)])  # blocks, channels-last
+@pytest.mark.parametrize("shape", [(2, 32, 64, 32), (8, 64, 10, 64)])  # blocks, channels-last
 def test_concurrent_calls_from_many_threads(shape):
     # Each calling thread has its own scratch; the workers' pool is shared.
     N, C, H, O = shape

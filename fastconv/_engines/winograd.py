@@ -96,6 +96,9 @@ _MIN_TILES = 96
 _MIN_CHANNELS = 16
 # The weight transform's cost per pair of channels, in multiply-adds of the products (see pays).
 _WEIGHT_COST = 640
+# Tiles a layer needs at least (of F(2x2, 3x3), all images): on fewer, the weight transform costs more
+# than the channel-contracting engine's whole layer (measured; see pays).
+_MIN_LAYER_TILES = 128
 # Fewer tile blocks than this (and one group) take the few-tiles layout ...
 _MIN_BLOCKS = 4
 # ... when all its transformed tiles fit in this many bytes.
@@ -132,7 +135,12 @@ def pays(groups: int, in_channels: int, out_channels: int, batch: int, out_shape
     plus the weight transform, whose memory traffic costs about as much as
     :data:`_WEIGHT_COST` multiply-adds (measured).  A layer also needs
     :data:`_MIN_CHANNELS` channels per group for the products to pay for the
-    transforms.  Always False when ``FASTCONV_WINOGRAD=0`` switches the
+    transforms, and :data:`_MIN_LAYER_TILES` tiles for them to pay for the
+    weight transform: measured against the channel-contracting engine in
+    float32 on 2 cores, batch 1 at 14x14 and 20x20 (49 and 100 tiles), batch
+    2 at 14x14 (98) and batch 4 at 7x7 (64) were 1.1-1.4x faster there, and
+    batch 8 at 7x7 (128), batch 4 at 14x14 (196) and every larger layer
+    faster here.  Always False when ``FASTCONV_WINOGRAD=0`` switches the
     engine off.
     """
     Ho, Wo = out_shape
@@ -142,6 +150,7 @@ def pays(groups: int, in_channels: int, out_channels: int, batch: int, out_shape
         _config.WINOGRAD
         and in_channels // groups >= _MIN_CHANNELS
         and out_channels // groups >= _MIN_CHANNELS
+        and T >= _MIN_LAYER_TILES
         and 9 * P >= 16 * T + _WEIGHT_COST
     )
 
