@@ -11,8 +11,9 @@ functions and cached, so importing this module allocates nothing.
 The grid: float32 forward layers of a ResNet-like network, batch 8, in
 ``(N, C, H=W, C_out, K, stride, padding)``; a depthwise 3x3 layer (256
 channels, 56x56); one-channel layers with 15x15 and 31x31 kernels on a
-2048x2048 image (``padding='same'``); and, for information, a transposed layer and the two
-gradients of one dense layer.
+2048x2048 image (``padding='same'``); and, for information, the deep 3x3
+layers at batch 1 (inference), a transposed layer and the two gradients of
+one dense layer.
 """
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ DENSE = [
     (8, 256, 14, 256, 3, 1, 1),
     (8, 512, 7, 512, 3, 1, 1),
     (8, 64, 56, 256, 1, 1, 0),
+]
+# Batch-1 dense layers (information: not among the issue's targets).
+BATCH1 = [
+    (1, 128, 28, 128, 3, 1, 1),
+    (1, 256, 14, 256, 3, 1, 1),
+    (1, 512, 7, 512, 3, 1, 1),
 ]
 
 
@@ -88,7 +95,7 @@ def _out(H, K, s, p):
     return (H + 2 * p - K) // s + 1
 
 
-def _dense_case(N, C, H, O, K, s, p):
+def _dense_case(N, C, H, O, K, s, p, target="dense: <= 1.25x torch"):
     key = (N, C, H, O, K, 1)
     anchors = {}
     if _optional("torch") is not None:
@@ -103,7 +110,7 @@ def _dense_case(N, C, H, O, K, s, p):
         "anchors": anchors,
         "floor": None,
         "flops": 2.0 * N * O * Ho * Ho * C * K * K,
-        "target": "dense: <= 1.25x torch",
+        "target": target,
     }
 
 
@@ -196,6 +203,7 @@ def _grad_cases(N=8, C=128, H=28, O=128, K=3):
 
 def _cases():
     return ([_dense_case(*shape) for shape in DENSE] + [_depthwise_case()]
+            + [_dense_case(*shape, target="(information)") for shape in BATCH1]
             + [_single_channel_case(K) for K in (15, 31)] + [_transpose_case()] + _grad_cases())
 
 

@@ -4,9 +4,10 @@ Layers (``layer``): ``dense3x3`` (64 -> 64 channels, 3 x 3, padding 1),
 ``depthwise3x3`` (256 channels, groups = 256) and ``pointwise1x1``
 (64 -> 256 channels), on ``size x size`` feature maps; then a stride-2
 transposed convolution and the two gradients of the dense layer.  Separately,
-``NNResNet3x3`` times the dense 3 x 3 layers of a ResNet at batch 8 (64 to
-512 channels on 56 x 56 down to 7 x 7 maps), the layers fastconv computes by
-Winograd's algorithm, and ``NNSingleChannel`` one-channel layers with 15 x 15
+``NNResNet3x3`` times the dense 3 x 3 layers of a ResNet at batch 8 and, as
+for inference, batch 1 (64 to 512 channels on 56 x 56 down to 7 x 7 maps),
+which fastconv computes by Winograd's algorithm or, with few tiles, by
+channel contraction, and ``NNSingleChannel`` one-channel layers with 15 x 15
 and 31 x 31 kernels on a 2048 x 2048 image, both anchored on torch in the
 same way.  The anchor
 is torch itself, on contiguous NCHW tensors and, for ``conv2d``, also in
@@ -53,13 +54,14 @@ def _grads(dtype, size):
     return x, w, grad_out, kwargs
 
 
-# ResNet's dense 3 x 3 layers, batch 8: channels -> (map size).
+# ResNet's dense 3 x 3 layers: channels -> (map size).
 RESNET = {64: 56, 128: 28, 256: 14, 512: 7}
+BATCHES = [1, 8]
 
 
-def _resnet(channels, dtype):
+def _resnet(channels, batch, dtype):
     size = RESNET[channels]
-    x = random((8, channels, size, size), dtype)
+    x = random((batch, channels, size, size), dtype)
     w = random((channels, channels, 3, 3), dtype, 1)
     return x, w
 
@@ -139,22 +141,22 @@ class NNConv2DGrad:
 
 
 class NNResNet3x3:
-    """``fastconv.nn.conv2d(input, weight, padding=1)`` on ResNet's dense 3 x 3 layers, batch 8."""
+    """``fastconv.nn.conv2d(input, weight, padding=1)`` on ResNet's dense 3 x 3 layers, batch 1 and 8."""
 
-    params = [list(RESNET), ["float32"]]
-    param_names = ["channels", "dtype"]
+    params = [list(RESNET), BATCHES, ["float32"]]
+    param_names = ["channels", "batch", "dtype"]
 
     def setup_cache(self):
         if nn is not None:
-            x, w = _resnet(64, "float32")
-            nn.conv2d(x[:1], w, padding=1)
+            x, w = _resnet(64, 1, "float32")
+            nn.conv2d(x, w, padding=1)
 
-    def setup(self, channels, dtype):
+    def setup(self, channels, batch, dtype):
         self.nn = _require_nn()
-        self.x, self.w = _resnet(channels, dtype)
+        self.x, self.w = _resnet(channels, batch, dtype)
         warm(self.nn.conv2d, self.x, self.w, padding=1)
 
-    def time_conv2d(self, channels, dtype):
+    def time_conv2d(self, channels, batch, dtype):
         self.nn.conv2d(self.x, self.w, padding=1)
 
 
@@ -252,14 +254,14 @@ class NNResNet3x3Torch(Anchor):
     params = NNResNet3x3.params
     param_names = NNResNet3x3.param_names
 
-    def setup(self, channels, dtype):
+    def setup(self, channels, batch, dtype):
         require(torch, "torch")
         set_anchor_threads()
-        x, w = _resnet(channels, dtype)
+        x, w = _resnet(channels, batch, dtype)
         self.x, self.w = torch_tensor(x), torch_tensor(w)
-        self.time_conv2d(channels, dtype)
+        self.time_conv2d(channels, batch, dtype)
 
-    def time_conv2d(self, channels, dtype):
+    def time_conv2d(self, channels, batch, dtype):
         with torch.no_grad():
             torch.nn.functional.conv2d(self.x, self.w, padding=1)
 
