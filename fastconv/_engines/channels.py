@@ -37,9 +37,10 @@ Threads and determinism: blocks run side by side on fastconv's threads,
 each gathered by its worker and multiplied by a single-threaded BLAS call
 (see :mod:`._blas`).  A layer that is one block (batch 1 on a small image)
 is gathered by all workers, then multiplied in slices of output channels
-side by side; the slices are set by the shape alone (:func:`_output_slices`).  The gather is a copy; every output element is the dot
-product of one weight row with one column, computed by one BLAS call on one
-thread, so results do not depend on the thread count.  The weight gradient
+side by side; the slices are set by the shape alone (:func:`_output_slices`).
+The gather is a copy; every output element is the dot product of one weight
+row with one column, computed by one BLAS call on one thread, so results do
+not depend on the thread count.  The weight gradient
 adds its blocks into a fixed number of partial sums, then those in order.
 """
 
@@ -246,9 +247,10 @@ def stage_rows(x, xs, n0, ih_lo, iw_lo, b1, b2, c_lo, c_hi):
 
 @_jit.serial
 def im2col_staged(xs, cols, nr, Wo, KH, KW, s1, d1, d2, task_lo, task_hi):
-    """Rows ``task_lo .. task_hi`` of ``cols`` (as :func:`im2col_tasks`) from a staged block :func:`stage_rows` made.
+    """Rows ``task_lo .. task_hi`` of ``cols`` (as :func:`im2col_tasks`) from the stage ``xs``.
 
-    Every tap reads inside ``xs``: no border rule, one contiguous copy per output row.
+    ``xs`` is the block :func:`stage_rows` made: every tap reads inside it,
+    so there is no border rule, one contiguous copy per output row.
     """
     nimg = xs.shape[0]
     KK = KH * KW
@@ -301,7 +303,10 @@ def _staged(x, cols, n0, n1, r0, r1, geometry, parts: int) -> bool:
         stage_rows(x, xs, n0, r0 * s1 - p1, -p2, b1, b2, c_lo, c_hi)
         im2col_staged(xs, cols, nr, Wo, KH, KW, s1, d1, d2, c_lo * per_channel, c_hi * per_channel)
 
-    _blas.run(range(parts), part, parts)
+    if parts == 1:
+        part(0, 0)
+    else:
+        _blas.run(range(parts), part, parts)
     return True
 
 
