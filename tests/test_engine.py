@@ -275,6 +275,92 @@ def assert_same_bits_but_nan_signs(a, b):
     assert pa.tobytes() == pb.tobytes()
 
 
+# Border columns of 2-D calls with enough interior rows go down the rows
+# (direct._edge_task, over a transposed copy of the input columns they
+# read) instead of column by column in the tasks: each output must get the
+# same taps in the same order, so the same bits.  Cases: 'same' with an odd
+# kernel, 'full' with an even one, dilation along both axes, a kernel wider
+# than the row (every column a border one), one taller than the input (no
+# interior row), batches with a shared and with a per-item kernel.
+EDGE_CASES = [
+    # x shape, kernel shape, pad_lo, dilation
+    ((40, 30), (15, 15), (7, 7), (1, 1)),
+    ((33, 25), (6, 10), (5, 9), (1, 1)),
+    ((41, 26), (5, 7), (4, 9), (2, 3)),
+    ((20, 12), (3, 20), (1, 10), (1, 1)),
+    ((5, 30), (9, 5), (4, 2), (1, 1)),
+    ((3, 24, 20), (1, 9, 9), (4, 4), (1, 1)),
+    ((2, 24, 20), (2, 5, 8), (2, 7), (1, 2)),
+]
+EDGE_BORDERS = [("zero", "zero"), ("reflect", "reflect"), ("wrap", "wrap"), ("edge", "symmetric"),
+                ("constant", "reflect"), ("zero", "edge")]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("borders", EDGE_BORDERS, ids=str)
+@pytest.mark.parametrize("shape,kshape,pad,dilation", EDGE_CASES, ids=str)
+def test_edge_columns_down_the_rows_match_the_tasks_bitwise(rng, monkeypatch, dtype, borders, shape, kshape,
+                                                            pad, dilation):
+    from fastconv._engines import direct
+
+    launched = []
+    edges_apart = direct._edges_apart
+    monkeypatch.setattr(direct, "_edges_apart",
+                        lambda *args: launched.append(edges_apart(*args)) or launched[-1])
+    x = random_array(rng, shape, dtype)
+    w = random_array(rng, kshape, dtype)
+    specials = x.copy()
+    flat = specials.reshape(-1, shape[-1])
+    flat[1, 0], flat[2, -1], flat[3, 1], flat[-1, 0] = np.nan, np.inf, -np.inf, -0.0
+    cval = -1.5
+
+    def run(a, edges: bool):
+        monkeypatch.setattr(direct, "_EDGE_MIN_TAPS", 0 if edges else np.inf)
+        monkeypatch.setattr(direct, "_EDGE_MIN_ROWS", 0 if edges else np.inf)
+        got, out_shape = run_plan(a, w, pad_lo=pad, stride=(1, 1), dilation=dilation, border=borders, cval=cval)
+        assert (launched[-1] is not None) == edges  # the border columns went where asked
+        return got, out_shape
+
+    got, out_shape = run(x, True)
+    tasks, _ = run(x, False)
+    assert got.tobytes() == tasks.tobytes()
+    assert_same_bits_but_nan_signs(run(specials, True)[0], run(specials, False)[0])
+    geometry = dict(pad_lo=pad, out_shape=out_shape, stride=(1, 1), dilation=dilation)
+    for b in np.ndindex(shape[:-2]):
+        wb = w[b] if w.shape[:-2] == shape[:-2] else w[(0,) * (w.ndim - 2)]
+        expected = expected_plan(x[b], wb, border=borders, cval=cval, **geometry)
+        assert_matches(got[b], expected, x[b], wb, borders, cval, **geometry)
+
+
+@pytest.mark.parametrize("case", ["constant border along the rows", "a stride", "complex", "1-D", "few taps"])
+def test_edge_columns_stay_in_the_tasks_where_they_would_not_match_or_pay(rng, monkeypatch, case):
+    from fastconv._engines import direct
+
+    launched = []
+    edges_apart = direct._edges_apart
+    monkeypatch.setattr(direct, "_edges_apart",
+                        lambda *args: launched.append(edges_apart(*args)) or launched[-1])
+    x, w = rng.standard_normal((200, 200)), rng.standard_normal((15, 15))
+    border, stride, pad = "zero", (1, 1), (7, 7)
+    if case == "constant border along the rows":
+        border = "constant"  # w * cval is hoisted out of a loop down the rows: no FMA, other bits
+    elif case == "a stride":
+        stride = (1, 2)
+    elif case == "complex":
+        x = x.astype(np.complex128)
+    elif case == "1-D":
+        x, w, pad = x.ravel(), w.ravel(), (112,)
+        stride = (1,)
+    else:
+        w = w[:2, :3]  # 2 x 198 x 2 border columns of 6 taps: fewer than direct._EDGE_MIN_TAPS
+        pad = (1, 2)
+    got, out_shape = run_plan(x, w, pad_lo=pad, stride=stride, dilation=(1,) * len(pad), border=border, cval=2.0)
+    assert launched == [None]  # asked, and declined
+    geometry = dict(pad_lo=pad, out_shape=out_shape, stride=stride, dilation=(1,) * len(pad))
+    expected = expected_plan(x, w, border=border, cval=2.0, **geometry)
+    assert_matches(got, expected, x, w, border, 2.0, **geometry)
+
+
 # Batch axes after the last convolved axis, with a kernel that does not vary
 # along them: the executor makes them convolved axes of kernel extent 1, so
 # the engine works along the input's own rows (fastconv._execute._long_rows).

@@ -18,7 +18,10 @@ padded copy of the input is ever made.  Instead each output row is split into
   back: a 3 x 3 kernel is one pass over the row, 25 taps are 9 + 8 + 8, 49
   taps 9 + 5 x 8, 3 taps one pass, 5 taps 3 + 2; and
 * at most ``K - 1`` **border** columns on each side, where each tap's column
-  index goes through the border rule.  They cost O(K) scalar work per row.
+  index goes through the border rule.  They cost O(K) scalar work per row;
+  in 2-D calls with enough rows they are computed down the rows instead, in
+  loops LLVM vectorises too, from a transposed copy of the input columns
+  they read (:func:`_edge_task`).
 
 The windows in :data:`FUSED_WINDOWS` (3 x 3, 5 x 5, 7 x 7, 3 x 3 x 3) also
 get a fused interior of their own, :func:`for_window`, which carries all the
@@ -540,8 +543,11 @@ def _task(x, w, out, t0, t1, npairs, nblk, col_block, in_dims, out_dims, k_dims,
     :func:`_border_run`, a window's fused interior (:func:`for_window`) and
     :func:`_map_column_taps`, each 0 where the call has none: the task then
     takes the path that does without (rows one at a time, borders column by
-    column, the tap passes, the table of border columns).  A fused interior returns False where it cannot compute a row
-    (pair), which then goes tap pass by tap pass too.
+    column, the tap passes, the table of border columns).  With neither a
+    table (``bcols`` empty) nor :func:`_map_column_taps`, the task leaves
+    the border columns alone: the caller computes them
+    (:func:`_edge_task`).  A fused interior returns False where it cannot
+    compute a row (pair), which then goes tap pass by tap pass too.
     """
     KR = w.shape[1]
     KW = w.shape[2]
@@ -572,6 +578,9 @@ def _task(x, w, out, t0, t1, npairs, nblk, col_block, in_dims, out_dims, k_dims,
     tap_w2 = np.empty(KR * KW, w.dtype)
     zero = np.zeros(1, w.dtype)[0]
     mapped = bcols.shape[0] > 0
+    # Neither a table nor the mapper: the caller computes the border columns
+    # (:func:`_edge_task`).
+    edges = mapped or calls[4] != 0
     for t in range(t0, t1):
         rp = t // nblk
         b = rp // npairs
@@ -616,6 +625,8 @@ def _task(x, w, out, t0, t1, npairs, nblk, col_block, in_dims, out_dims, k_dims,
                 nt = _collect_taps(rows2, np.int64(0), KR, wb, d, p, tap_row, tap_off, tap_w)
                 interior(out[b, ro + 1, ja:jb], xb, tap_row, tap_off, tap_w, nt, ja, s, n, True, init2)
 
+        if not edges:
+            continue
         # Border columns: their taps' columns come from the table
         # :func:`correlate` made (``bcols``), or, without one, are mapped
         # here into ``tap_off`` (free again once the interior is done).
@@ -749,6 +760,10 @@ def correlate(x, w, out, in_dims, out_dims, k_dims, stride, dilation, pad_lo, bo
         cols = columns(x.shape[2], w.shape[2], Wo, int(stride[-1]), int(dilation[-1]), int(pad_lo[-1]),
                        int(border[-1]))
     j_lo, j_hi, bcols, runs = cols
+    edges = _edges_apart(x, w, out, in_dims, out_dims, stride, dilation, pad_lo, border, bcols)
+    table = bcols
+    if edges is not None:  # the tasks leave the border columns to :func:`_edge_task`
+        table, runs = _NO_TABLE, False
     # Helpers a task can reach (the others get address 0 and are never called).
     task, calls = _calls(x, w, out, cval, Ro > 1, runs, window, bcols.shape[0] == 0)
 
@@ -762,7 +777,140 @@ def correlate(x, w, out, in_dims, out_dims, k_dims, stride, dilation, pad_lo, bo
     # computes its own output elements in a fixed order.
     nchunks = max(1, min(ntasks, nchunks))
     _jit.launch(_launch)(task, x, w, out, ntasks, nchunks, npairs, nblk, col_block, in_dims, out_dims, k_dims,
-                         stride, dilation, pad_lo, border, cval, j_lo, j_hi, bcols, *calls)
+                         stride, dilation, pad_lo, border, cval, j_lo, j_hi, table, *calls)
+    if edges is not None:
+        xt, to_xt, y_lo, y_hi = edges
+        count = B * to_xt.shape[0]
+        edge_task = _jit.address_for(_edge_task, _task_signature, (xt, w, out, cval))
+        _jit.launch(_launch)(edge_task, xt, w, out, count, max(1, min(count, nchunks)), y_lo, y_hi, 0, in_dims,
+                             out_dims, k_dims, stride, dilation, pad_lo, border, cval, j_lo, j_hi, to_xt,
+                             0, 0, 0, 0, 0)
+
+
+# Border columns of a 2-D call go down the rows (:func:`_edge_task`)
+# when the interior rows hold at least this many of their taps in all and
+# are at least :data:`_EDGE_MIN_ROWS` long: the second launch and the
+# transposed copy of the columns they read cost some 10-20 us, what about
+# 30,000 taps cost column by column.
+_EDGE_MIN_TAPS = 1 << 16
+_EDGE_MIN_ROWS = 64
+
+# A table without entries: the tasks then leave the border columns alone.
+_NO_TABLE = np.empty((0, 0), np.int64)
+_NO_TABLE.flags.writeable = False
+
+
+def _edges_apart(x, w, out, in_dims, out_dims, stride, dilation, pad_lo, border, bcols):
+    """``(xt, to_xt, y_lo, y_hi)`` where :func:`_edge_task` pays for this call, else None.
+
+    Column by column, each border output is a scalar chain of dependent
+    multiply-adds (about 1.2 ns a tap): the 14 border columns of a 15 x 15
+    kernel on a 2048 x 2048 image took a fifth of the call.  Down the rows
+    they are contiguous loops that LLVM vectorises, over ``xt``, the input
+    columns the border columns read, transposed (``to_xt`` maps ``bcols``'
+    columns to rows of ``xt``), over the interior rows ``y_lo .. y_hi``
+    (:func:`_interior_rows`).  Only for 2-D calls of unit stride and real
+    floating dtypes away from a constant border along the rows: there the
+    sums are bitwise those the tasks would compute (the same taps in the
+    same order, one FMA each).
+    """
+    if in_dims.shape[0] != 2 or stride[0] != 1 or stride[1] != 1 or out.dtype.kind != "f":
+        return None
+    if border[1] == CONSTANT or bcols.shape[0] == 0:
+        return None
+    B, Ro, _ = out.shape
+    KR, KW = w.shape[1], w.shape[2]
+    y_lo, y_hi = _interior_rows(int(in_dims[0]), Ro, KR, int(dilation[0]), int(pad_lo[0]))
+    if y_hi - y_lo < _EDGE_MIN_ROWS or B * bcols.shape[0] * (y_hi - y_lo) * KR * KW < _EDGE_MIN_TAPS:
+        return None
+    read, to_xt = _edge_table(bcols)
+    xt = np.ascontiguousarray(np.take(x, read, axis=2).transpose(0, 2, 1))
+    xt.flags.writeable = x.flags.writeable  # x's Numba type: no other compile of :func:`_launch`
+    return xt, to_xt, y_lo, y_hi
+
+
+def _interior_rows(H: int, Ro: int, KR: int, dr: int, pr: int):
+    """Output rows ``y_lo .. y_hi`` whose every kernel row reads inside the ``H`` input rows (stride 1)."""
+    y_lo = min(pr, Ro)
+    return y_lo, max(min(H + pr - (KR - 1) * dr, Ro), y_lo)
+
+
+_EDGE_TABLES: dict = {}
+
+
+def _edge_table(bcols):
+    """``(read, to_xt)``: the input columns ``bcols`` reads, and ``bcols`` as indices into them (-1 kept).
+
+    Remembered per table (:func:`columns` returns the same read-only
+    table for the same geometry).
+    """
+    found = _EDGE_TABLES.get(id(bcols))
+    if found is None or found[0] is not bcols:
+        read = np.unique(bcols[bcols >= 0])
+        to_xt = np.where(bcols >= 0, np.searchsorted(read, bcols), -1).astype(np.int64)
+        to_xt.flags.writeable = False
+        if len(_EDGE_TABLES) >= _COLUMN_TABLES_REMEMBERED:
+            _EDGE_TABLES.clear()
+        found = _EDGE_TABLES[id(bcols)] = (bcols, read, to_xt)
+    return found[1], found[2]
+
+
+@_jit.serial
+def _edge_task(xt, w, out, t0, t1, y_lo, y_hi, unused, in_dims, out_dims, k_dims, stride, dilation, pad_lo,
+               border, cval, j_lo, j_hi, to_xt, calls):
+    """Tasks ``t0 .. t1`` of the border columns of a 2-D call (see :func:`_edges_apart`).
+
+    Task ``t`` is border column ``t % nb`` (of the ``nb`` rows of
+    ``to_xt``) of batch item ``t // nb``.  Over the interior rows
+    ``y_lo .. y_hi`` it goes tap by tap down the rows of ``xt``, over the
+    other rows one output at a time; either way each output gets the taps
+    :func:`_border_column` adds, in its order.  It has the signature of
+    :func:`_task`, so :func:`_launch` runs it (``unused`` and ``calls``
+    are not read): a parallel kernel of its own would cost about 2 s more
+    to compile.
+    """
+    Ro = out.shape[1]
+    KR = w.shape[1]
+    KW = w.shape[2]
+    nb = to_xt.shape[0]
+    dr = dilation[0]
+    pr = pad_lo[0]
+    n = y_hi - y_lo
+    zero = np.zeros(1, w.dtype)[0]
+    col = np.empty(n, out.dtype)
+    rows = np.empty(KR, np.int64)
+    for t in range(t0, t1):
+        b = t // nb
+        k = t % nb
+        j = k if k < j_lo else j_hi + k - j_lo
+        xtb = xt[b if xt.shape[0] > 1 else 0]
+        wb = w[b if w.shape[0] > 1 else 0]
+        cols = to_xt[k]
+        for i in range(n):
+            col[i] = zero
+        for kr in range(KR):
+            for c in range(KW):
+                u = cols[c]
+                if u >= 0:
+                    wv = wb[kr, c]
+                    src = xtb[u, y_lo + kr * dr - pr:]
+                    for i in range(n):
+                        col[i] += wv * src[i]
+        ob = out[b]
+        for i in range(n):
+            ob[y_lo + i, j] = col[i]
+        for e in range(Ro - n):
+            y = e if e < y_lo else y_hi + e - y_lo
+            acc = _map_rows(y, rows, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border, wb, cval, zero)
+            for kr in range(KR):
+                r = rows[kr]
+                if r < 0:
+                    continue
+                for c in range(KW):
+                    u = cols[c]
+                    if u >= 0:
+                        acc += wb[kr, c] * xtb[u, r]
+            ob[y, j] = acc
 
 
 @_jit.kernel
