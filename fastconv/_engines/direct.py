@@ -810,9 +810,11 @@ def _edges_apart(x, w, out, in_dims, out_dims, stride, dilation, pad_lo, border,
     columns the border columns read, transposed (``to_xt`` maps ``bcols``'
     columns to rows of ``xt``), over the interior rows ``y_lo .. y_hi``
     (:func:`_interior_rows`).  Only for 2-D calls of unit stride and real
-    floating dtypes away from a constant border along the rows: there the
-    sums are bitwise those the tasks would compute (the same taps in the
-    same order, one FMA each).
+    floating dtypes whose last axis has no constant border: there the sums
+    are bitwise those the tasks would compute (the same taps in the same
+    order, one FMA each).  A tap on a constant border adds ``w * cval``,
+    which LLVM would hoist out of a loop down the rows, and the add would
+    then no longer fuse with it into one FMA.
     """
     if in_dims.shape[0] != 2 or stride[0] != 1 or stride[1] != 1 or out.dtype.kind != "f":
         return None
