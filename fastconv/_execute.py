@@ -71,16 +71,17 @@ def _engine_layout(a: np.ndarray, order, batch_shape, dtype) -> np.ndarray:
 
 
 def _output_buffer(shape, dtype, x: np.ndarray) -> np.ndarray:
-    """An uninitialised C-contiguous array of ``shape`` for the direct engine's output.
+    """An uninitialised C-contiguous array of ``shape`` for an engine's output, placed away from ``x``.
 
     If it would start within 512 bytes of ``x``'s start modulo 4 KiB, it is
     placed half a page away instead.  Large arrays often start at the same
     offset within a page, and output written at the page offset of the input
     read just after it makes the CPU wait on a dependency that is not there
     (4K aliasing): on a 2048 x 2048 float64 image with a 7 x 7 kernel that
-    cost 15 %.  Outputs of 32 MiB or more are written into the memory of a
-    large result the caller has dropped, where there is one
-    (:mod:`fastconv._results`).
+    cost 15 %.  Outputs of :data:`fastconv._results.MIN_BYTES` (4 MiB) or
+    more are written into the memory of a large result the caller has
+    dropped, where there is one (:mod:`fastconv._results`).  The direct
+    engine and the CNN layers' engines take their outputs from here.
     """
     n, size = math.prod(shape), np.dtype(dtype).itemsize
     if n * size >= _results.MIN_BYTES:
@@ -386,7 +387,7 @@ def run_conv(plan, x: np.ndarray, w: np.ndarray, bias=None) -> np.ndarray:
         lead = 3 - nd
         x5 = _nn_layout(x, lead, dtype)
         w4 = _nn_layout(w, lead, dtype).reshape((Cout,) + (1,) * lead + plan.kernel_shape)
-        out = np.empty((N, Cout) + (1,) * lead + plan.out_shape, dtype)
+        out = _output_buffer((N, Cout) + (1,) * lead + plan.out_shape, dtype, x5)
         geometry = _geometry(plan, x.shape[2:], pad_lo, lead)
         depthwise.run(x5, w4, out, geometry[3], geometry[4], geometry[5], geometry[6], Cout // plan.groups,
                       4 * numba.get_num_threads())
@@ -397,7 +398,7 @@ def run_conv(plan, x: np.ndarray, w: np.ndarray, bias=None) -> np.ndarray:
         lead = 3 - nd
         x5 = _nn_layout(x, lead, dtype)
         w5 = _nn_layout(w, lead, dtype)
-        out = np.empty((N, Cout) + (1,) * lead + plan.out_shape, dtype)
+        out = _output_buffer((N, Cout) + (1,) * lead + plan.out_shape, dtype, x5)
         geometry = _geometry(plan, x.shape[2:], pad_lo, lead)
         if not (winograd.applies(geometry, plan.groups, plan.in_channels, plan.out_channels, N)
                 and winograd.forward(x5, w5, out, geometry, plan.groups)):
@@ -472,8 +473,9 @@ def _run_transposed(plan, x: np.ndarray, w: np.ndarray) -> np.ndarray:
     pad = tuple(d * (k - 1) - lo for d, k, lo in zip(plan.dilation, plan.kernel_shape, plan.pad_lo))
     geometry = (i64(plan.in_shape), i64(plan.out_shape), i64(plan.kernel_shape), i64(plan.upsample),
                 i64(plan.dilation), i64(pad, 0))
-    out = np.empty((plan.batch, plan.out_channels) + (1,) * lead + plan.out_shape, dtype)
-    channels.transposed(_nn_layout(x, lead, dtype), _nn_layout(w, lead, dtype), out, geometry, plan.groups)
+    x5 = _nn_layout(x, lead, dtype)
+    out = _output_buffer((plan.batch, plan.out_channels) + (1,) * lead + plan.out_shape, dtype, x5)
+    channels.transposed(x5, _nn_layout(w, lead, dtype), out, geometry, plan.groups)
     return out.reshape((plan.batch, plan.out_channels) + plan.out_shape)
 
 

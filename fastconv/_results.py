@@ -1,13 +1,19 @@
 """Memory for large results, used again once the caller has dropped them.
 
-With glibc's allocator, a block of 32 MiB or more is mapped fresh from the OS
-on every allocation and unmapped when freed, so writing a result that large
-costs a page fault (and the kernel's zeroing) per page: a 2048 x 2048
-float64 image filtered with a 3 x 3 kernel took 5.0 ms into fresh memory and
-2.7 ms into memory written before.  So the direct engine takes its large
-outputs from here.  When the last array that uses such a block (the result
-and every view of it, a torch tensor made from it, ...) is gone, the block
-is kept, and the next large result of about its size is written into it.
+Fresh memory costs a page fault (and the kernel's zeroing) per page on first
+write.  With glibc's allocator a block of 32 MiB or more is mapped fresh
+from the OS on every allocation and unmapped when freed: a 2048 x 2048
+float64 image filtered with a 3 x 3 kernel took 5.0 ms into fresh memory
+and 2.7 ms into memory written before.  Smaller blocks come from glibc's
+heap, but fresh too whenever the heap was given back to the OS (other code
+in the process freed large blocks); NumPy asks for huge pages on arrays of
+4 MiB or more, and where the OS must find and zero those on first touch a
+call of a CNN layer with a 25 MiB output, made just after PyTorch's, took
+58 ms against 16 ms.  So the engines take their outputs of
+:data:`MIN_BYTES` or more from here.  When the last array that uses such a
+block (the result and every view of it, a torch tensor made from it, ...)
+is gone, the block is kept, and the next large result of about its size is
+written into it.
 
 * At most one block is kept, of at most :data:`LIMIT_BYTES`; nothing is kept
   while the caller holds the results.  ``FASTCONV_RECYCLE=0`` turns it off.
@@ -27,8 +33,8 @@ import numpy as np
 
 from ._config import RECYCLE
 
-# Results at least this large come from here (glibc's largest mmap threshold).
-MIN_BYTES = 32 << 20
+# Results at least this large come from here (where NumPy asks for huge pages).
+MIN_BYTES = 4 << 20
 # Larger blocks are never kept: their memory goes back to the OS.
 LIMIT_BYTES = 512 << 20
 

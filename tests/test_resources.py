@@ -128,30 +128,35 @@ def test_more_than_2_to_the_31_elements_index_correctly():
 
 # --- large results in recycled memory (fastconv._results) ----------------------------
 
-def _large_case():
+def _large_case(kind="signal"):
     rng = np.random.default_rng(5)
+    if kind == "nn":  # a 4 MiB float32 result of a CNN layer, just large enough
+        x = rng.standard_normal((2, 32, 128, 128)).astype(np.float32)
+        w = rng.standard_normal((32, 32, 3, 3)).astype(np.float32)
+        return x, w, lambda: fastconv.nn.conv2d(x, w, padding=1)
     x = rng.standard_normal((2048, 2048))  # a 32 MiB float64 result
     w = rng.standard_normal((3, 3))
     return x, w, lambda: fastconv.convolve(x, w, mode="same", method="direct")
 
 
-def test_a_large_result_reuses_memory_only_once_nothing_refers_to_it():
+@pytest.mark.parametrize("kind", ["signal", "nn"])
+def test_a_large_result_reuses_memory_only_once_nothing_refers_to_it(kind):
     import gc
 
     from fastconv import _results
 
-    _, _, call = _large_case()
+    _, _, call = _large_case(kind)
     _results.release()
     first = call()
     want = first.copy()
     assert _results.kept_bytes() == 0  # held by the caller
-    view = first[7:, 3:]
+    view = first[..., 7:, 3:]
     del first
     gc.collect()
     assert _results.kept_bytes() == 0  # a view still uses the block
     second = call()
     assert not np.may_share_memory(second, view)
-    np.testing.assert_array_equal(view, want[7:, 3:])
+    np.testing.assert_array_equal(view, want[..., 7:, 3:])
     address = view.base.ctypes.data if view.base is not None else view.ctypes.data
     del view
     gc.collect()

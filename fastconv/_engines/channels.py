@@ -534,8 +534,9 @@ def forward(x, w, out, geometry, groups: int) -> None:
     wm = w.reshape(G, Og, Cg * KK)
     width = max((n1 - n0) * (r1 - r0) * Wo for n0, n1, r0, r1 in blocks)
     workers = max(1, min(threads, len(blocks)))
-    work = np.empty((workers, C * KK * width), x.dtype)
-    tmp = np.empty((workers, G, Og, width), x.dtype) if any(b[1] - b[0] > 1 for b in blocks) else None
+    work = _scratch.per_worker("channels.cols", workers, (C * KK * width,), x.dtype)
+    tmp = (_scratch.per_worker("channels.tmp", workers, (G, Og, width), x.dtype)
+           if any(b[1] - b[0] > 1 for b in blocks) else None)
 
     slices = _output_slices(len(blocks), G, Og)
     if slices > 1:
