@@ -106,6 +106,36 @@ def median_times(funcs: dict[object, Timer], *, budget: float = 0.4, min_repeat:
     return {name: float(np.median(t)) for name, t in times.items()}
 
 
+def keep_freed_memory() -> bool:
+    """Have glibc keep freed memory in the process for the rest of the run; False where it cannot.
+
+    With glibc's defaults, memory a library frees goes back to the OS
+    (blocks of 32 MiB or more at once, the heap's top past a threshold), and
+    the next call's large outputs and temporaries come back as fresh pages,
+    a page fault each: PyTorch's 7x7 stride-2 first layer took 18 ms that
+    way and 6.8 ms in memory it had written before, on a machine where
+    faults are slow.  A long-running program mostly reaches that steady
+    state anyway, and which library pays for fresh pages then depends on
+    what ran before it in the process.  So the bench sets it up front, for
+    every library alike: no memory is mapped for one block, and the heap
+    is not given back while less than 1 GiB of it is free.
+    """
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
+    global _FREED_MEMORY_KEPT
+    _FREED_MEMORY_KEPT = bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, 1 << 30))
+    return _FREED_MEMORY_KEPT
+
+
+_FREED_MEMORY_KEPT = False
+
+
 # --- anchors ----------------------------------------------------------------------
 
 
@@ -404,6 +434,7 @@ def machine() -> dict:
     facts.pop("cache location", None)
     facts["cpu flags"] = " ".join(_vector_flags())
     facts["platform"] = f"{platform.system()} {platform.machine()}"
+    facts["freed memory"] = "kept in the process (glibc)" if _FREED_MEMORY_KEPT else "allocator defaults"
     for module in ("scipy", "cv2", "torch"):
         mod = _optional(module)
         if mod is not None:
@@ -573,6 +604,7 @@ def main(argv=None) -> int:
         if not cases:
             parser.error(f"--filter {args.filter!r} matches no case")
     budget = args.budget if args.budget is not None else (0.05 if args.quick else 0.4)
+    keep_freed_memory()
     result = run_cases(cases, budget=budget, progress=not args.no_progress)
     print(format_table(result))
     if args.json:
