@@ -9,8 +9,9 @@ heap, but fresh too whenever the heap was given back to the OS (other code
 in the process freed large blocks); NumPy asks for huge pages on arrays of
 4 MiB or more, and where the OS must find and zero those on first touch a
 call of a CNN layer with a 25 MiB output, made just after PyTorch's, took
-58 ms against 16 ms.  So the engines take their outputs of
-:data:`MIN_BYTES` or more from here.  When the last array that uses such a
+58 ms against 16 ms.  So the direct engine and the CNN layers' engines
+take their outputs of :data:`MIN_BYTES` or more from here (the FFT engines'
+outputs come from the FFT library).  When the last array that uses such a
 block (the result and every view of it, a torch tensor made from it, ...)
 is gone, the block is kept, and the next large result of about its size is
 written into it.
