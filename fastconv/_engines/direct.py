@@ -901,18 +901,12 @@ def _edge_task(xt, w, out, t0, t1, y_lo, y_hi, unused, in_dims, out_dims, k_dims
         ob = out[b]
         for i in range(n):
             ob[y_lo + i, j] = col[i]
+        # The other rows column by column, as the tasks do (``xtb.T[r, u]``
+        # is input row ``r`` of the column ``u`` stands for).
         for e in range(Ro - n):
             y = e if e < y_lo else y_hi + e - y_lo
-            acc = _map_rows(y, rows, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border, wb, cval, zero)
-            for kr in range(KR):
-                r = rows[kr]
-                if r < 0:
-                    continue
-                for c in range(KW):
-                    u = cols[c]
-                    if u >= 0:
-                        acc += wb[kr, c] * xtb[u, r]
-            ob[y, j] = acc
+            init = _map_rows(y, rows, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border, wb, cval, zero)
+            _border_column(ob[y], j, xtb.T, wb, rows, KR, KW, cols, cval, init)
 
 
 @_jit.kernel
