@@ -106,6 +106,10 @@ def median_times(funcs: dict[object, Timer], *, budget: float = 0.4, min_repeat:
     return {name: float(np.median(t)) for name, t in times.items()}
 
 
+# Whether :func:`keep_freed_memory` set glibc up (reported with the machine).
+_FREED_MEMORY_KEPT = False
+
+
 def keep_freed_memory() -> bool:
     """Have glibc keep freed memory in the process for the rest of the run; False where it cannot.
 
@@ -120,6 +124,7 @@ def keep_freed_memory() -> bool:
     every library alike: no memory is mapped for one block, and the heap
     is not given back while less than 1 GiB of it is free.
     """
+    global _FREED_MEMORY_KEPT
     import ctypes
 
     try:
@@ -128,12 +133,8 @@ def keep_freed_memory() -> bool:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
-    global _FREED_MEMORY_KEPT
     _FREED_MEMORY_KEPT = bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, 1 << 30))
     return _FREED_MEMORY_KEPT
-
-
-_FREED_MEMORY_KEPT = False
 
 
 # --- anchors ----------------------------------------------------------------------
