@@ -760,7 +760,7 @@ def correlate(x, w, out, in_dims, out_dims, k_dims, stride, dilation, pad_lo, bo
         cols = columns(x.shape[2], w.shape[2], Wo, int(stride[-1]), int(dilation[-1]), int(pad_lo[-1]),
                        int(border[-1]))
     j_lo, j_hi, bcols, runs = cols
-    edges = _edges_apart(x, w, out, in_dims, out_dims, stride, dilation, pad_lo, border, bcols)
+    edges = _edges_apart(x, w, out, in_dims, out_dims, stride, dilation, pad_lo, border, bcols, cval)
     table = bcols
     if edges is not None:  # the tasks leave the border columns to :func:`_edge_task`
         table, runs = _NO_TABLE, False
@@ -800,7 +800,7 @@ _NO_TABLE = np.empty((0, 0), np.int64)
 _NO_TABLE.flags.writeable = False
 
 
-def _edges_apart(x, w, out, in_dims, out_dims, stride, dilation, pad_lo, border, bcols):
+def _edges_apart(x, w, out, in_dims, out_dims, stride, dilation, pad_lo, border, bcols, cval):
     """``(xt, to_xt, y_lo, y_hi)`` where :func:`_edge_task` pays for this call, else None.
 
     Column by column, each border output is a scalar chain of dependent
@@ -809,24 +809,27 @@ def _edges_apart(x, w, out, in_dims, out_dims, stride, dilation, pad_lo, border,
     they are contiguous loops that LLVM vectorises, over ``xt``, the input
     columns the border columns read, transposed (``to_xt`` maps ``bcols``'
     columns to rows of ``xt``), over the interior rows ``y_lo .. y_hi``
-    (:func:`_interior_rows`).  Only for 2-D calls of unit stride and real
-    floating dtypes whose last axis has no constant border: there the sums
-    are bitwise those the tasks would compute (the same taps in the same
-    order, one FMA each).  A tap on a constant border adds ``w * cval``,
-    which LLVM would hoist out of a loop down the rows, and the add would
-    then no longer fuse with it into one FMA.
+    (:func:`_interior_rows`).  A tap on a constant border reads a last row
+    of ``xt`` that holds ``cval``: a multiply-add of the loop-invariant
+    ``w * cval`` would be hoisted out of the loop by LLVM, and the add would
+    then no longer fuse with it into one FMA.  Only for 2-D calls of unit
+    stride and real floating dtypes: there the sums are bitwise those the
+    tasks would compute (the same taps in the same order, one FMA each).
     """
     if in_dims.shape[0] != 2 or stride[0] != 1 or stride[1] != 1 or out.dtype.kind != "f":
         return None
-    if border[1] == CONSTANT or bcols.shape[0] == 0:
+    if bcols.shape[0] == 0:
         return None
     B, Ro, _ = out.shape
     KR, KW = w.shape[1], w.shape[2]
     y_lo, y_hi = _interior_rows(int(in_dims[0]), Ro, KR, int(dilation[0]), int(pad_lo[0]))
     if y_hi - y_lo < _EDGE_MIN_ROWS or B * bcols.shape[0] * (y_hi - y_lo) * KR * KW < _EDGE_MIN_TAPS:
         return None
-    read, to_xt = _edge_table(bcols)
-    xt = np.ascontiguousarray(np.take(x, read, axis=2).transpose(0, 2, 1))
+    read, to_xt, fills = _edge_table(bcols)
+    xt = np.empty((x.shape[0], read.size + fills, x.shape[1]), x.dtype)
+    xt[:, :read.size] = np.take(x, read, axis=2).transpose(0, 2, 1)
+    if fills:
+        xt[:, read.size] = cval
     xt.flags.writeable = x.flags.writeable  # x's Numba type: no other compile of :func:`_launch`
     return xt, to_xt, y_lo, y_hi
 
@@ -841,20 +844,24 @@ _EDGE_TABLES: dict = {}
 
 
 def _edge_table(bcols):
-    """``(read, to_xt)``: the input columns ``bcols`` reads, and ``bcols`` as indices into them (-1 kept).
+    """``(read, to_xt, fills)``: the input columns ``bcols`` reads, and ``bcols`` as rows of ``xt``.
 
+    ``to_xt`` keeps -1 (a skipped tap) and maps -2 (``cval``) to row
+    ``read.size``, the row of ``cval`` that ``xt`` then has (``fills``).
     Remembered per table (:func:`columns` returns the same read-only
     table for the same geometry).
     """
     found = _EDGE_TABLES.get(id(bcols))
     if found is None or found[0] is not bcols:
         read = np.unique(bcols[bcols >= 0])
-        to_xt = np.where(bcols >= 0, np.searchsorted(read, bcols), -1).astype(np.int64)
+        fills = bool((bcols == -2).any())
+        to_xt = np.where(bcols >= 0, np.searchsorted(read, bcols), np.where(bcols == -2, read.size, -1))
+        to_xt = to_xt.astype(np.int64)
         to_xt.flags.writeable = False
         if len(_EDGE_TABLES) >= _COLUMN_TABLES_REMEMBERED:
             _EDGE_TABLES.clear()
-        found = _EDGE_TABLES[id(bcols)] = (bcols, read, to_xt)
-    return found[1], found[2]
+        found = _EDGE_TABLES[id(bcols)] = (bcols, read, to_xt, fills)
+    return found[1:]
 
 
 @_jit.serial
@@ -902,7 +909,7 @@ def _edge_task(xt, w, out, t0, t1, y_lo, y_hi, unused, in_dims, out_dims, k_dims
         for i in range(n):
             ob[y_lo + i, j] = col[i]
         # The other rows column by column, as the tasks do (``xtb.T[r, u]``
-        # is input row ``r`` of the column ``u`` stands for).
+        # is input row ``r`` of the column ``u`` stands for, or ``cval``).
         for e in range(Ro - n):
             y = e if e < y_lo else y_hi + e - y_lo
             init = _map_rows(y, rows, in_dims, out_dims, k_dims, stride, dilation, pad_lo, border, wb, cval, zero)
