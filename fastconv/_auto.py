@@ -7,7 +7,8 @@ count that follows the engine's algorithm (all times in seconds):
     ``t = o + (r * (I + 15 B + 8 E) + R (190 ns + 44 ns * KR)) / p`` with
     ``I`` the multiply-adds of interior output columns, ``B`` those of border
     columns (scalar code; counted 4 instead of 15 in the runs of at least 32
-    columns along a zero border, computed tap by tap), ``E`` the output
+    columns along a zero border, computed tap by tap, and 5 where a 2-D
+    call computes them down the rows), ``E`` the output
     elements (memory traffic), ``R``
     the output rows, ``KR`` the kernel rows (the fixed cost of a row: mapping
     its input rows, a pass per kernel row) and ``p`` the threads that have
@@ -185,6 +186,12 @@ def _features(plan, method, nx: int, nw: int, threads: int):
         hi = min(cols - lo, max(plan.pad_hi[-1], 0))
         per_col = B * out * k / cols
         border = sum(per_col * side * (4.0 if runs and side >= D._BORDER_RUN_MIN else 15.0) for side in (lo, hi))
+        if len(plan.axes) == 2 and lo + hi and D.edge_rows(
+                B, lo + hi, plan.kernel_shape[0], plan.kernel_shape[1], plan.in_shape[0], plan.out_shape[0],
+                tuple(plan.stride), plan.dilation[0], plan.pad_lo[0], plan.compute_dtype) is not None:
+            # ... and 5x down the rows (direct._edge_task; measured 4.5-8x on
+            # 256-2048 squared images with 9 to 31 taps a side).
+            border = per_col * (lo + hi) * 5.0
         work = per_col * (cols - lo - hi) + border + 8.0 * B * out
         if complex_:
             work *= 4.0

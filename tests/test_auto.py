@@ -81,6 +81,30 @@ def test_model_times_cover_every_engine_and_are_positive():
     assert set(_auto.model_times(plan, threads=2)) == {"direct"}
 
 
+def test_model_counts_border_columns_down_the_rows_where_the_engine_does(monkeypatch):
+    # The direct engine computes the border columns of large enough 2-D
+    # calls down the rows (direct._edge_task): the model counts them 5x an
+    # interior column there, 15x where they go column by column, by the
+    # engine's own rule (direct.edge_rows).
+    from fastconv._engines import direct
+    from fastconv._plan import make_plan
+
+    x, w = np.ones((512, 512), np.float32), np.ones((17, 17), np.float32)
+    plan = make_plan(x, w, axes=(0, 1), pad_lo=(8, 8), out_shape=(512, 512), result_dtype=np.float32,
+                     method="direct")
+    assert direct.edge_rows(1, 16, 17, 17, 512, 512, (1, 1), 1, 8, np.float32) == (8, 504)
+    down_the_rows = _auto.model_times(plan, threads=2)["direct"]
+    monkeypatch.setattr(direct, "_EDGE_MIN_TAPS", math.inf)
+    assert direct.edge_rows(1, 16, 17, 17, 512, 512, (1, 1), 1, 8, np.float32) is None
+    column_by_column = _auto.model_times(plan, threads=2)["direct"]
+    # The work grows by 10 units per border multiply-add; relative to the
+    # whole work at 5 units (interior, border, 8 per output) that is the
+    # share below, of which the model's fixed costs may take at most half.
+    interior, border, outputs = 512 * 496 * 289, 512 * 16 * 289, 512 * 512
+    share = 10 * border / (interior + 5 * border + 8 * outputs)
+    assert column_by_column / down_the_rows - 1 > 0.5 * share
+
+
 # --------------------------------------------------------------------------
 # the integer rule
 # --------------------------------------------------------------------------

@@ -809,22 +809,21 @@ def _edges_apart(x, w, out, in_dims, out_dims, stride, dilation, pad_lo, border,
     they are contiguous loops that LLVM vectorises, over ``xt``, the input
     columns the border columns read, transposed (``to_xt`` maps ``bcols``'
     columns to rows of ``xt``), over the interior rows ``y_lo .. y_hi``
-    (:func:`_interior_rows`).  A tap on a constant border reads a last row
+    (:func:`edge_rows`).  A tap on a constant border reads a last row
     of ``xt`` that holds ``cval``: a multiply-add of the loop-invariant
     ``w * cval`` would be hoisted out of the loop by LLVM, and the add would
     then no longer fuse with it into one FMA.  Only for 2-D calls of unit
     stride and real floating dtypes: there the sums are bitwise those the
     tasks would compute (the same taps in the same order, one FMA each).
     """
-    if in_dims.shape[0] != 2 or stride[0] != 1 or stride[1] != 1 or out.dtype.kind != "f":
-        return None
-    if bcols.shape[0] == 0:
+    if in_dims.shape[0] != 2 or bcols.shape[0] == 0:
         return None
     B, Ro, _ = out.shape
-    KR, KW = w.shape[1], w.shape[2]
-    y_lo, y_hi = _interior_rows(int(in_dims[0]), Ro, KR, int(dilation[0]), int(pad_lo[0]))
-    if y_hi - y_lo < _EDGE_MIN_ROWS or B * bcols.shape[0] * (y_hi - y_lo) * KR * KW < _EDGE_MIN_TAPS:
+    rows = edge_rows(B, bcols.shape[0], w.shape[1], w.shape[2], int(in_dims[0]), Ro, tuple(int(s) for s in stride),
+                     int(dilation[0]), int(pad_lo[0]), out.dtype)
+    if rows is None:
         return None
+    y_lo, y_hi = rows
     read, to_xt, fills = _edge_table(bcols)
     xt = np.empty((x.shape[0], read.size + fills, x.shape[1]), x.dtype)
     xt[:, :read.size] = np.take(x, read, axis=2).transpose(0, 2, 1)
@@ -834,10 +833,19 @@ def _edges_apart(x, w, out, in_dims, out_dims, stride, dilation, pad_lo, border,
     return xt, to_xt, y_lo, y_hi
 
 
-def _interior_rows(H: int, Ro: int, KR: int, dr: int, pr: int):
-    """Output rows ``y_lo .. y_hi`` whose every kernel row reads inside the ``H`` input rows (stride 1)."""
+def edge_rows(B: int, nb: int, KR: int, KW: int, H: int, Ro: int, stride: tuple, dr: int, pr: int, dtype):
+    """``(y_lo, y_hi)`` where a 2-D call's ``nb`` border columns go down the rows (:func:`_edge_task`), else None.
+
+    ``y_lo .. y_hi`` are the output rows whose every kernel row reads inside
+    the ``H`` input rows.  Also the cost model's test (:mod:`fastconv._auto`).
+    """
+    if stride != (1, 1) or np.dtype(dtype).kind != "f":
+        return None
     y_lo = min(pr, Ro)
-    return y_lo, max(min(H + pr - (KR - 1) * dr, Ro), y_lo)
+    y_hi = max(min(H + pr - (KR - 1) * dr, Ro), y_lo)
+    if y_hi - y_lo < _EDGE_MIN_ROWS or B * nb * (y_hi - y_lo) * KR * KW < _EDGE_MIN_TAPS:
+        return None
+    return y_lo, y_hi
 
 
 _EDGE_TABLES: dict = {}
