@@ -565,6 +565,10 @@ def _im2col_oracle(x, n0, n1, r0, r1, k, stride, dilation, pad, mode):
     ((2, 4), (1, 1), (2, 1), (0, 2)),
     ((3, 3), (1, 1), (1, 1), (-1, -1)),
     ((5, 1), (2, 1), (1, 1), (4, 0)),
+    ((7, 7), (2, 2), (1, 1), (3, 3)),  # a first layer: strided along the rows, phases in the stage
+    ((3, 4), (1, 2), (1, 2), (1, 3)),
+    ((2, 3), (2, 3), (1, 1), (0, 2)),
+    ((5, 5), (1, 3), (1, 1), (2, 3)),  # taps on every phase, in turn
 ])
 def test_staged_gather_against_an_np_pad_oracle(mode, k, stride, dilation, pad):
     # The staged column matrix (a border-extended copy of the block's rows,
