@@ -41,6 +41,12 @@ BATCH1 = [
     (1, 256, 14, 256, 3, 1, 1),
     (1, 512, 7, 512, 3, 1, 1),
 ]
+# ResNet's stride-2 downsampling layers (information: not among the targets).
+DOWNSAMPLING = [
+    (8, 64, 56, 128, 3, 2, 1),
+    (8, 128, 28, 256, 3, 2, 1),
+    (8, 256, 56, 512, 1, 2, 0),
+]
 
 
 def _optional(name):
@@ -203,7 +209,7 @@ def _grad_cases(N=8, C=128, H=28, O=128, K=3):
 
 def _cases():
     return ([_dense_case(*shape) for shape in DENSE] + [_depthwise_case()]
-            + [_dense_case(*shape, target="(information)") for shape in BATCH1]
+            + [_dense_case(*shape, target="(information)") for shape in BATCH1 + DOWNSAMPLING]
             + [_single_channel_case(K) for K in (15, 31)] + [_transpose_case()] + _grad_cases())
 
 
