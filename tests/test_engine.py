@@ -297,17 +297,26 @@ EDGE_BORDERS = [("zero", "zero"), ("reflect", "reflect"), ("wrap", "wrap"), ("ed
                 ("constant", "reflect"), ("zero", "edge"), ("constant", "constant"), ("reflect", "constant")]
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("borders", EDGE_BORDERS, ids=str)
-@pytest.mark.parametrize("shape,kshape,pad,dilation", EDGE_CASES, ids=str)
-def test_edge_columns_down_the_rows_match_the_tasks_bitwise(rng, monkeypatch, dtype, borders, shape, kshape,
-                                                            pad, dilation):
+@pytest.fixture
+def edge_launches(monkeypatch):
+    """What each call's ``direct._edges_apart`` returned (None: the border columns stayed in the tasks)."""
     from fastconv._engines import direct
 
     launched = []
     edges_apart = direct._edges_apart
     monkeypatch.setattr(direct, "_edges_apart",
                         lambda *args: launched.append(edges_apart(*args)) or launched[-1])
+    return launched
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("borders", EDGE_BORDERS, ids=str)
+@pytest.mark.parametrize("shape,kshape,pad,dilation", EDGE_CASES, ids=str)
+def test_edge_columns_down_the_rows_match_the_tasks_bitwise(rng, monkeypatch, edge_launches, dtype, borders,
+                                                            shape, kshape, pad, dilation):
+    from fastconv._engines import direct
+
+    launched = edge_launches
     x = random_array(rng, shape, dtype)
     w = random_array(rng, kshape, dtype)
     specials = x.copy()
@@ -334,13 +343,8 @@ def test_edge_columns_down_the_rows_match_the_tasks_bitwise(rng, monkeypatch, dt
 
 
 @pytest.mark.parametrize("case", ["a stride", "complex", "1-D", "few taps"])
-def test_edge_columns_stay_in_the_tasks_where_they_would_not_match_or_pay(rng, monkeypatch, case):
-    from fastconv._engines import direct
-
-    launched = []
-    edges_apart = direct._edges_apart
-    monkeypatch.setattr(direct, "_edges_apart",
-                        lambda *args: launched.append(edges_apart(*args)) or launched[-1])
+def test_edge_columns_stay_in_the_tasks_where_they_would_not_match_or_pay(rng, edge_launches, case):
+    launched = edge_launches
     x, w = rng.standard_normal((200, 200)), rng.standard_normal((15, 15))
     border, stride, pad = "zero", (1, 1), (7, 7)
     if case == "a stride":
